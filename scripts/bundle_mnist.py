@@ -1,0 +1,37 @@
+"""Rebuilds vaejax/bundled/mnist.npz from the MNIST IDX files.
+
+Usage: python scripts/bundle_mnist.py ../shared/data/mnist vaejax/bundled/mnist.npz
+Then update MNIST_SHA256 in vaejax/data.py with the printed digest.
+"""
+
+import gzip
+import hashlib
+import pathlib
+import sys
+
+import numpy as np
+
+
+def read_idx(path: pathlib.Path) -> np.ndarray:
+  """Reads one gzipped IDX file of unsigned bytes."""
+  with gzip.open(path, 'rb') as f:
+    raw = f.read()
+  ndim = raw[3]
+  shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], 'big') for i in range(ndim))
+  return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def main(src: str, dst: str) -> None:
+  src_dir = pathlib.Path(src)
+  arrays = {
+      'train_images': read_idx(src_dir / 'train-images-idx3-ubyte.gz'),
+      'train_labels': read_idx(src_dir / 'train-labels-idx1-ubyte.gz'),
+      'test_images': read_idx(src_dir / 't10k-images-idx3-ubyte.gz'),
+      'test_labels': read_idx(src_dir / 't10k-labels-idx1-ubyte.gz'),
+  }
+  np.savez_compressed(dst, **arrays)
+  print(hashlib.sha256(pathlib.Path(dst).read_bytes()).hexdigest())
+
+
+if __name__ == '__main__':
+  main(*sys.argv[1:])

@@ -1,0 +1,109 @@
+"""Bounds: their ordering, their relations, and their agreement with an exact log p(x)."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vaejax import evaluate
+from vaejax import models
+from vaejax import objectives
+from tests.linear_gaussian import LinearGaussian
+
+
+def _random_logw(seed, shape):
+  return 5.0 * jax.random.normal(jax.random.key(seed), shape) - 90.0
+
+
+def test_iwae_at_least_elbo_per_example():
+  logw = _random_logw(0, (1000, 7))
+  assert jnp.all(jax.vmap(objectives.iwae)(logw) >= jax.vmap(objectives.elbo)(logw))
+
+
+def test_bound_relations():
+  logw = _random_logw(1, (12,))
+  np.testing.assert_allclose(objectives.miwae(logw, 1), objectives.iwae(logw), rtol=1e-6)
+  np.testing.assert_allclose(objectives.miwae(logw, 12), objectives.elbo(logw), rtol=1e-6)
+  np.testing.assert_allclose(objectives.ciwae(logw, 1.0), objectives.elbo(logw), rtol=1e-6)
+  np.testing.assert_allclose(objectives.ciwae(logw, 0.0), objectives.iwae(logw), rtol=1e-6)
+  expected = np.mean([np.logaddexp.reduce(g) - math.log(4) for g in np.reshape(logw, (3, 4))])
+  np.testing.assert_allclose(objectives.miwae(logw, 3), expected, rtol=1e-6)
+  # IWAE_12 >= MIWAE(3, 4) >= ELBO: more samples per group, tighter bound.
+  assert objectives.iwae(logw) >= objectives.miwae(logw, 3) >= objectives.elbo(logw)
+
+
+def test_iwae_rises_with_k_on_average():
+  model = models.make_model('one_layer', 10)
+  params = model.init(jax.random.key(0), jnp.full(784, 0.2))
+  x = jax.random.bernoulli(jax.random.key(1), 0.2, (200, 784)).astype(jnp.float32)
+  bounds = [np.mean(evaluate.importance_sample(model, params, x, jax.random.key(k), k)['log_px'])
+            for k in (1, 5, 50)]
+  assert bounds[0] < bounds[1] < bounds[2], bounds
+
+
+@pytest.mark.parametrize('name', objectives.OBJECTIVES)
+def test_every_bound_below_exact_log_px_and_iwae_converges(name):
+  model = LinearGaussian()
+  params = model.init(jax.random.key(0))
+  x = jax.random.normal(jax.random.key(1), (model.x_dim,))
+  exact = model.exact_log_px(params, x)
+  objective = objectives.make_objective(name, num_samples=4, num_groups=2, beta=0.3)
+  keys = jax.random.split(jax.random.key(2), 4000)
+  logw = jax.vmap(lambda k: model.log_weights(params, x, k, objective.total_samples))(keys)
+  values = jax.vmap(objective.value)(logw)
+  stderr = jnp.std(values) / math.sqrt(len(keys))
+  assert jnp.mean(values) < exact + 3 * stderr
+  if name in ('vae', 'ciwae'):  # Loose bounds: strictly below, not within noise.
+    assert jnp.mean(values) < exact - 5 * stderr
+
+
+def test_importance_sampled_log_px_matches_exact_linear_gaussian():
+  model = LinearGaussian()
+  params = model.init(jax.random.key(0))
+  x = jax.random.normal(jax.random.key(3), (16, model.x_dim))
+  exact = jax.vmap(model.exact_log_px, in_axes=(None, 0))(params, x)
+  gaps = []
+  for k in (1, 10, 100, 5000):
+    estimate = evaluate.importance_sample(model, params, x, jax.random.key(4), k,
+                                          batch_size=8, chunk_size=64)['log_px']
+    gaps.append(float(np.mean(exact - estimate)))
+  # E[IWAE_k] <= log p(x) and rises with k; at k = 5000 the estimate is within noise of it.
+  assert gaps[0] > gaps[1] > gaps[2] > 0, gaps
+  assert abs(gaps[3]) < 0.05, gaps
+
+
+def test_exact_posterior_gives_exact_log_px_with_one_sample():
+  # A diagonal q cannot match a full posterior covariance; use a model with z_dim = 1.
+  x = jax.random.normal(jax.random.key(5), (4,))
+  model1 = LinearGaussian(z_dim=1)
+  params1 = model1.init(jax.random.key(0))
+  mean, cov = model1.exact_posterior(params1, x)
+  params1['encoder'] = {'a': jnp.zeros((1, model1.x_dim)), 'c': mean,
+                        'log_std': 0.5 * jnp.log(jnp.diag(cov))}
+  logw = model1.log_weights(params1, x, jax.random.key(6), 7)
+  np.testing.assert_allclose(logw, model1.exact_log_px(params1, x) * np.ones(7), rtol=1e-5)
+
+
+def test_evaluation_does_not_depend_on_batching():
+  model = LinearGaussian()
+  params = model.init(jax.random.key(0))
+  x = jax.random.normal(jax.random.key(7), (10, model.x_dim))
+  a = evaluate.importance_sample(model, params, x, jax.random.key(8), 300, batch_size=4,
+                                 chunk_size=300)
+  b = evaluate.importance_sample(model, params, x, jax.random.key(8), 300, batch_size=10,
+                                 chunk_size=300)
+  np.testing.assert_allclose(a['log_px'], b['log_px'], rtol=1e-6)  # Same draws.
+
+
+def test_partial_last_chunk_is_masked():
+  model = LinearGaussian()
+  params = model.init(jax.random.key(0))
+  x = jax.random.normal(jax.random.key(9), (model.x_dim,))
+  key = jax.random.key(10)
+  got = evaluate.importance_sample(model, params, x[None], key, 10, chunk_size=4)['log_px'][0]
+  example_key = jax.random.fold_in(key, 0)
+  logw = jnp.concatenate([
+      model.log_weights(params, x, jax.random.fold_in(example_key, c), 4) for c in range(3)])
+  np.testing.assert_allclose(got, objectives.iwae(logw[:10]), rtol=1e-6)

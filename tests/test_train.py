@@ -1,0 +1,118 @@
+"""Training: golden values, one compilation, reproducibility, resumption, learning."""
+
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import vaejax
+from vaejax import data
+from vaejax import evaluate
+from vaejax import runs
+from vaejax import train
+from tests.conftest import tiny_config
+
+
+def _first_steps(config, num_steps):
+  exp = train.build(config)
+  state = train.init_state(exp.model, exp.optimizer, exp.keys.init,
+                           exp.dataset.train_images.mean(axis=0) / 255.0)
+  step = jax.jit(train.make_train_step(exp.model, exp.objective, exp.optimizer))
+  batch = jnp.asarray(exp.dataset.train_images[:20])
+  losses = []
+  for s in range(num_steps):
+    state, metrics = step(state, batch, jax.random.fold_in(exp.keys.train, s))
+    losses.append(float(metrics['loss']))
+  return state, losses
+
+
+# The first two losses of tiny_config(num_samples=5), seed 0, on the first 20 MNIST images
+# (CPU, float32). A change here means a change in what training computes.
+GOLDEN_LOSSES = [202.02513122558594, 198.05296325683594]
+
+
+def test_golden_first_steps():
+  state, losses = _first_steps(tiny_config(num_samples=5), 2)
+  np.testing.assert_allclose(losses, GOLDEN_LOSSES, rtol=1e-5)
+  assert int(state.step) == 2
+
+
+def test_epoch_compiles_once():
+  exp = train.build(tiny_config())
+  state = train.init_state(exp.model, exp.optimizer, exp.keys.init, jnp.full(784, 0.13))
+  epoch = train.make_train_epoch(train.make_train_step(exp.model, exp.objective, exp.optimizer),
+                                 6000, 200)
+  images = jnp.asarray(exp.dataset.train_images[:6000])
+  for e in range(3):
+    state, metrics = epoch(state, images, exp.keys.data, exp.keys.train, e)
+  assert metrics['loss'].shape == (30,)
+  assert int(state.step) == 90
+  assert epoch._cache_size() == 1
+
+
+def test_data_order_is_a_function_of_seed_and_epoch():
+  key = train.run_keys(0).data
+  a = data.epoch_batches(key, 3, 1000, 20)
+  np.testing.assert_array_equal(a, data.epoch_batches(key, 3, 1000, 20))
+  assert not np.array_equal(a, data.epoch_batches(key, 4, 1000, 20))
+  assert not np.array_equal(a, data.epoch_batches(train.run_keys(1).data, 3, 1000, 20))
+  assert sorted(np.asarray(a).ravel().tolist()) == list(range(1000))
+
+
+def test_iwae_schedule_matches_the_paper_at_3280_epochs():
+  schedule = train.iwae_schedule(1e-3, 3280)  # One step per epoch.
+  stage_starts = np.cumsum([0] + [3**i for i in range(7)])
+  for i, start in enumerate(stage_starts):
+    np.testing.assert_allclose(schedule(start), 1e-3 * 10**(-i / 7), rtol=1e-6)
+  np.testing.assert_allclose(schedule(3279), 1e-3 * 10**(-1), rtol=1e-6)
+
+
+def test_short_training_lowers_test_nll(trained_run):
+  workdir, results = trained_run
+  config = runs.read_config(workdir)
+  exp = train.build(config)
+  init = exp.model.init(exp.keys.init, exp.dataset.train_images.mean(axis=0) / 255.0)
+  before = evaluate.evaluate(exp.model, init, exp.dataset.test_images, exp.keys.eval,
+                             config.eval_num_samples, config.num_samples, 500, 8)
+  assert results['nll'] < before['nll'] - 50, (results['nll'], before['nll'])
+  assert results['iwae_k'] >= results['elbo']
+  assert -results['nll'] >= results['iwae_k'] - 0.5
+
+
+def _params(workdir):
+  return jax.tree.map(np.asarray, vaejax.load(workdir).params)
+
+
+def _assert_same_run(a, b):
+  assert (a / runs.METRICS_FILE).read_bytes() == (b / runs.METRICS_FILE).read_bytes()
+  jax.tree.map(np.testing.assert_array_equal, _params(a), _params(b))
+
+
+def test_same_seed_same_run_resumed_run_equal_other_seed_differs(tmp_path):
+  config = tiny_config(num_epochs=2, batch_size=600)
+  a, b, c = tmp_path / 'a', tmp_path / 'b', tmp_path / 'c'
+  train.train_and_evaluate(config, str(a))
+  train.train_and_evaluate(config, str(b))
+  _assert_same_run(a, b)
+
+  # Lose the second epoch, as if the run had died after its first checkpoint.
+  shutil.rmtree(b / runs.CHECKPOINT_DIR / '200')
+  (b / runs.RESULTS_FILE).unlink()
+  assert runs.Checkpoints(b).latest_step() == 100
+  train.train_and_evaluate(config, str(b))
+  _assert_same_run(a, b)
+
+  config.seed = 1
+  train.train_and_evaluate(config, str(c))
+  assert (a / runs.METRICS_FILE).read_bytes() != (c / runs.METRICS_FILE).read_bytes()
+  assert not np.array_equal(_params(a)['decoder']['x']['Dense_2']['kernel'],
+                            _params(c)['decoder']['x']['Dense_2']['kernel'])
+
+
+def test_finished_run_is_not_retrained(trained_run):
+  workdir, results = trained_run
+  before = (workdir / runs.METRICS_FILE).read_bytes()
+  assert train.train_and_evaluate(runs.read_config(workdir), str(workdir)) == {
+      **results, 'train_seconds': runs.read_results(workdir)['train_seconds']}
+  assert (workdir / runs.METRICS_FILE).read_bytes() == before

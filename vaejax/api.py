@@ -1,0 +1,74 @@
+"""vaejax.load(workdir): a trained run as a few pure-array methods, for notebooks."""
+
+import dataclasses
+import functools
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from jax.typing import ArrayLike
+
+from vaejax import evaluate
+from vaejax import runs
+from vaejax import train
+from vaejax.errors import UserError
+from vaejax.models import VAE, Params, make_model
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """A run's config, model and newest parameters. x is [N, 784] with values in [0, 1]."""
+  config: ml_collections.ConfigDict
+  model: VAE
+  params: Params
+  step: int
+
+  def encode(self, x: ArrayLike) -> tuple[jax.Array, jax.Array]:
+    """(mean, std) of q(z | x), each [N, latent_dim]."""
+    return _encode(self.model, self.params, jnp.asarray(x, jnp.float32))
+
+  def decode(self, z: ArrayLike) -> jax.Array:
+    """Bernoulli logits [N, 784] of x given latents z [N, latent_dim]."""
+    return _decode(self.model, self.params, jnp.asarray(z, jnp.float32))
+
+  def log_likelihood(self, x: ArrayLike, num_samples: int, key: jax.Array) -> jax.Array:
+    """Per-example importance-sampled log p(x) in nats, [N]."""
+    stats = evaluate.importance_sample(self.model, self.params, jnp.asarray(x, jnp.float32),
+                                       key, num_samples)
+    return jnp.asarray(stats['log_px'])
+
+  def sample(self, key: jax.Array, n: int) -> jax.Array:
+    """n images [n, 784] of pixel probabilities, drawn from the model."""
+    return _sample(self.model, self.params, key, n)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _encode(model, params, x):
+  return jax.vmap(model.encode, in_axes=(None, 0))(params, x)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _decode(model, params, z):
+  return jax.vmap(model.decode, in_axes=(None, 0))(params, z)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _sample(model, params, key, n):
+  return model.sample(params, key, n)
+
+
+def load(workdir: str | os.PathLike) -> Run:
+  """Restores a run's config and the parameters of its newest checkpoint."""
+  config = runs.read_config(workdir)
+  model = make_model(config.architecture, config.latent_dim)
+  optimizer = train.make_optimizer(config, steps_per_epoch=1)
+  target = jax.eval_shape(
+      lambda: train.init_state(model, optimizer, jax.random.key(0), jnp.zeros(784)))
+  checkpoints = runs.Checkpoints(workdir)
+  step = checkpoints.latest_step()
+  if step is None:
+    raise UserError(f'{workdir} holds no checkpoint yet')
+  state = checkpoints.restore(step, target)
+  checkpoints.close()
+  return Run(config, model, state.params, step)

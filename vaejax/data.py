@@ -1,0 +1,105 @@
+"""Datasets as uint8 image arrays, binarization, and the seeded data order.
+
+The default dataset, 'mnist', is the full MNIST bundled with vaejax (vaejax/bundled/README.md);
+it needs no network. 'tfds:NAME' reads a TFDS dataset prepared in the TFDS data dir with
+tfds.data_source (array_record files, no TensorFlow).
+"""
+
+import hashlib
+import io
+import importlib.resources
+import time
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vaejax.errors import UserError
+
+MNIST_SHA256 = '39b9b1ffaa0ba4d8995a616551f0966941fe02a3fe79ba4a9db7373db16d53ad'
+TFDS_PREFIX = 'tfds:'
+
+
+class Dataset(NamedTuple):
+  """Images flattened to [N, 784] uint8 intensities in 0..255, and integer labels."""
+  train_images: np.ndarray
+  train_labels: np.ndarray
+  test_images: np.ndarray
+  test_labels: np.ndarray
+
+
+def load_bundled_mnist() -> Dataset:
+  """The bundled MNIST, its SHA-256 checked."""
+  raw = importlib.resources.files('vaejax').joinpath('bundled/mnist.npz').read_bytes()
+  digest = hashlib.sha256(raw).hexdigest()
+  if digest != MNIST_SHA256:
+    raise UserError(f'bundled MNIST is corrupt: SHA-256 {digest}, expected {MNIST_SHA256}')
+  with np.load(io.BytesIO(raw)) as f:
+    return Dataset(f['train_images'].reshape(-1, 784), f['train_labels'],
+                   f['test_images'].reshape(-1, 784), f['test_labels'])
+
+
+def _read_tfds_split(source) -> tuple[np.ndarray, np.ndarray]:
+  examples = source.__getitems__(range(len(source)))
+  images = np.stack([np.asarray(e['image']) for e in examples])
+  images = images.reshape(len(examples), -1)
+  if images.max() <= 1:  # Already binary (binarized_mnist): map {0, 1} to {0, 255}.
+    images = images * 255
+  labels = np.asarray([e.get('label', -1) for e in examples])
+  return images.astype(np.uint8), labels
+
+
+def load_tfds(name: str, data_dir: str | None = None) -> Dataset:
+  """A dataset prepared in the TFDS data dir, read with tfds.data_source; never downloads."""
+  start = time.monotonic()
+  import tensorflow_datasets as tfds
+  try:
+    builder = tfds.builder(name, data_dir=data_dir)
+  except Exception as e:  # pylint: disable=broad-except
+    raise UserError(f'unknown TFDS dataset {name!r}: {str(e).splitlines()[0]}') from None
+  if not builder.is_prepared():
+    raise UserError(
+        f'TFDS dataset {name!r} is not prepared in {builder.data_dir_root} and cannot be '
+        f'downloaded here; prepare it on a machine with network access with '
+        f'`tfds build {name} --file_format=array_record` and copy it to that folder '
+        f'(or pass --config.data_dir). Checked in {time.monotonic() - start:.1f}s.')
+  sources = tfds.data_source(name, data_dir=data_dir, download=False)
+  train_images, train_labels = _read_tfds_split(sources['train'])
+  test_images, test_labels = _read_tfds_split(sources['test'])
+  if train_images.shape[1] != 784:
+    raise UserError(f'TFDS dataset {name!r} has {train_images.shape[1]} pixels per image; '
+                    f'the MLP models take 28x28 grey-level images (784)')
+  return Dataset(train_images, train_labels, test_images, test_labels)
+
+
+def load(name: str, data_dir: str | None = None) -> Dataset:
+  """Loads 'mnist' (bundled) or 'tfds:NAME'."""
+  if name == 'mnist':
+    return load_bundled_mnist()
+  if name.startswith(TFDS_PREFIX):
+    return load_tfds(name[len(TFDS_PREFIX):], data_dir)
+  raise UserError(f"unknown dataset {name!r}; use 'mnist' (bundled) or 'tfds:NAME' "
+                  f"(e.g. tfds:fashion_mnist, tfds:kmnist, tfds:binarized_mnist)")
+
+
+def fixed_binarization(images: np.ndarray, key: jax.Array) -> np.ndarray:
+  """One Bernoulli draw per pixel, kept for good: images of 0 and 255."""
+  probs = jnp.asarray(images, jnp.float32) / 255.0
+  return np.asarray(jax.random.bernoulli(key, probs), np.uint8) * 255
+
+
+def binarize(key: jax.Array, images: jax.Array) -> jax.Array:
+  """A fresh Bernoulli draw of every pixel: uint8 intensities -> float32 {0, 1}."""
+  return jax.random.bernoulli(key, images.astype(jnp.float32) / 255.0).astype(jnp.float32)
+
+
+def epoch_batches(data_key: jax.Array, epoch: jax.Array, num_examples: int,
+                  batch_size: int) -> jax.Array:
+  """Indices [steps, batch_size] of one epoch, a function of (data_key, epoch) alone.
+
+  The last num_examples % batch_size examples of each shuffled order are dropped.
+  """
+  order = jax.random.permutation(jax.random.fold_in(data_key, epoch), num_examples)
+  steps = num_examples // batch_size
+  return order[:steps * batch_size].reshape(steps, batch_size)

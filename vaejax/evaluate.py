@@ -1,0 +1,113 @@
+"""Importance-sampled log-likelihood (memory bounded), bounds, KL and active units."""
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vaejax import data
+from vaejax.models import VAE, Params
+
+ACTIVE_UNIT_THRESHOLD = 0.01
+
+
+def _example_stats(model: VAE, params: Params, x: jax.Array, key: jax.Array,
+                   num_samples: int, chunk_size: int) -> dict[str, jax.Array]:
+  """Estimates for one example from num_samples draws, chunk_size at a time.
+
+  A running logsumexp over the chunks keeps memory at one chunk whatever num_samples is.
+  The draws depend only on (key, num_samples, chunk_size), not on how examples are batched.
+  """
+  num_chunks = -(-num_samples // chunk_size)
+  sample_terms = jax.vmap(model.log_weight_terms, in_axes=(None, None, 0))
+
+  def add_chunk(carry, chunk):
+    lse, sums = carry
+    terms = sample_terms(params, x, jax.random.split(jax.random.fold_in(key, chunk), chunk_size))
+    logw = terms['log_px_given_z'] + terms['log_pz'] - terms['log_qz']
+    valid = chunk * chunk_size + jnp.arange(chunk_size) < num_samples
+    lse = jnp.logaddexp(lse, jax.nn.logsumexp(jnp.where(valid, logw, -jnp.inf)))
+    per_sample = jnp.stack([logw, terms['log_qz'] - terms['log_pz'], terms['log_px_given_z']])
+    sums = sums + jnp.sum(jnp.where(valid, per_sample, 0.0), axis=1)
+    return (lse, sums), None
+
+  init = (jnp.array(-jnp.inf, jnp.float32), jnp.zeros(3, jnp.float32))
+  (lse, sums), _ = jax.lax.scan(add_chunk, init, jnp.arange(num_chunks))
+  means = sums / num_samples
+  return {'log_px': lse - math.log(num_samples), 'elbo': means[0], 'kl': means[1],
+          'log_px_given_z': means[2]}
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4, 5))
+def _batch_stats(model, params, x_B, keys_B, num_samples, chunk_size):
+  return jax.vmap(_example_stats, in_axes=(None, None, 0, 0, None, None))(
+      model, params, x_B, keys_B, num_samples, chunk_size)
+
+
+def importance_sample(model: VAE, params: Params, x: jax.Array, key: jax.Array,
+                      num_samples: int, batch_size: int = 100,
+                      chunk_size: int = 100) -> dict[str, np.ndarray]:
+  """Per-example estimates from num_samples importance samples, for x [N, 784] in {0, 1}.
+
+  Returns:
+    Arrays [N]: 'log_px', the importance-sampled log p(x) (the IWAE bound with num_samples
+    samples); 'elbo', the mean log weight; 'kl', the mean of log q(z|x) - log p(z);
+    'log_px_given_z', the mean reconstruction log-likelihood. Example i uses fold_in(key, i),
+    so the draws do not depend on batch_size.
+  """
+  n = x.shape[0]
+  chunk_size = min(chunk_size, num_samples)
+  keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(n))
+  padded = -(-n // batch_size) * batch_size
+  x = jnp.pad(jnp.asarray(x, jnp.float32), ((0, padded - n), (0, 0)))
+  keys = jnp.concatenate([keys, jnp.repeat(keys[:1], padded - n, axis=0)])
+  parts = [_batch_stats(model, params, x[i:i + batch_size], keys[i:i + batch_size],
+                        num_samples, chunk_size) for i in range(0, padded, batch_size)]
+  return {k: np.concatenate([np.asarray(p[k]) for p in parts])[:n] for k in parts[0]}
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def posterior_means(model: VAE, params: Params, x: jax.Array, key: jax.Array,
+                    num_samples: int = 100) -> list[jax.Array]:
+  """E_q[z_l | x] for every layer l, [N, d_l] each (layers above the first by Monte Carlo)."""
+  def one(x, key):
+    draws = jax.vmap(lambda k: model.sample_posterior(params, x, k)[1])(
+        jax.random.split(key, num_samples))
+    return [jnp.mean(m, axis=0) for m in draws]
+  keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(x.shape[0]))
+  return jax.vmap(one)(x, keys)
+
+
+def active_units(model: VAE, params: Params, x: jax.Array, key: jax.Array) -> list[int]:
+  """Units u with Var_x(E_q[z_u | x]) > 0.01, counted per stochastic layer (z_1 first)."""
+  means = posterior_means(model, params, x, key)
+  return [int(np.sum(np.var(np.asarray(m), axis=0) > ACTIVE_UNIT_THRESHOLD)) for m in means]
+
+
+def evaluate(model: VAE, params: Params, images: np.ndarray, eval_key: jax.Array,
+             num_samples: int, train_num_samples: int, batch_size: int = 100,
+             chunk_size: int = 100) -> dict:
+  """Test metrics of a model on uint8 images [N, 784], dynamically binarized once per run.
+
+  Returns:
+    nll: -mean log p(x), importance-sampled with num_samples; elbo and iwae_k: the ELBO and
+    the IWAE bound at the training K; kl and log_px_given_z (the two ELBO terms);
+    active_units (total) and active_units_per_layer.
+  """
+  binarize_key, ll_key, bound_key, units_key = jax.random.split(eval_key, 4)
+  x = data.binarize(binarize_key, jnp.asarray(images))
+  stats = importance_sample(model, params, x, ll_key, num_samples, batch_size, chunk_size)
+  bound = importance_sample(model, params, x, bound_key, train_num_samples, batch_size,
+                            chunk_size)
+  units = active_units(model, params, x, units_key)
+  return {
+      'nll': float(-np.mean(stats['log_px'])),
+      'elbo': float(np.mean(stats['elbo'])),
+      'iwae_k': float(np.mean(bound['log_px'])),
+      'kl': float(np.mean(stats['kl'])),
+      'log_px_given_z': float(np.mean(stats['log_px_given_z'])),
+      'active_units': sum(units),
+      'active_units_per_layer': units,
+  }

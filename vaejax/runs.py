@@ -1,0 +1,124 @@
+"""Run directories: config.json, metrics.jsonl, TensorBoard events and orbax checkpoints.
+
+A workdir describes its run completely: the config it was started with, one JSON line of
+metrics per logged event, TensorBoard scalars, and checkpoints of the whole train state, from
+which training resumes by itself.
+"""
+
+import json
+import os
+import pathlib
+import tempfile
+from typing import Any
+
+import ml_collections
+import orbax.checkpoint as ocp
+from tensorboardX import SummaryWriter
+
+from vaejax.errors import UserError
+
+CONFIG_FILE = 'config.json'
+METRICS_FILE = 'metrics.jsonl'
+RESULTS_FILE = 'results.json'
+CHECKPOINT_DIR = 'checkpoints'
+
+
+def read_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict:
+  """The config a workdir's run was started with."""
+  path = pathlib.Path(workdir) / CONFIG_FILE
+  if not path.exists():
+    raise UserError(f'{workdir} holds no run: {CONFIG_FILE} is missing')
+  return ml_collections.ConfigDict(json.loads(path.read_text()))
+
+
+def _config_dict(config: ml_collections.ConfigDict) -> dict:
+  return json.loads(config.to_json_best_effort(sort_keys=True))
+
+
+def prepare_workdir(workdir: str | os.PathLike, config: ml_collections.ConfigDict) -> None:
+  """Creates workdir and writes config.json, or checks that it matches the run already there."""
+  path = pathlib.Path(workdir)
+  try:
+    path.mkdir(parents=True, exist_ok=True)
+    tempfile.TemporaryFile(dir=path).close()
+  except OSError as e:
+    raise UserError(f'workdir {workdir} is not writable: {e.strerror}') from None
+  new = _config_dict(config)
+  config_path = path / CONFIG_FILE
+  if config_path.exists():
+    old = json.loads(config_path.read_text())
+    changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    if changed:
+      diffs = ', '.join(f'{k}: {old.get(k)!r} -> {new.get(k)!r}' for k in changed)
+      raise UserError(f'workdir {workdir} holds a run with a different config ({diffs}); '
+                      f'use a new --workdir or the same config')
+  else:
+    config_path.write_text(json.dumps(new, indent=2, sort_keys=True) + '\n')
+
+
+class MetricsLog:
+  """metrics.jsonl (one JSON object a line) and TensorBoard scalars, side by side."""
+
+  def __init__(self, workdir: str | os.PathLike):
+    self._path = pathlib.Path(workdir) / METRICS_FILE
+    self._writer = SummaryWriter(str(workdir))
+
+  def records(self) -> list[dict]:
+    if not self._path.exists():
+      return []
+    return [json.loads(line) for line in self._path.read_text().splitlines() if line]
+
+  def truncate_after(self, step: int) -> None:
+    """Drops the records of steps after `step`, those a resumed run will log again."""
+    kept = [r for r in self.records() if r['step'] <= step]
+    self._path.write_text(''.join(json.dumps(r) + '\n' for r in kept))
+
+  def write(self, split: str, step: int, metrics: dict[str, Any]) -> None:
+    """Appends {'split', 'step', **metrics} to metrics.jsonl; scalars also go to TensorBoard."""
+    with self._path.open('a') as f:
+      f.write(json.dumps({'split': split, 'step': step, **metrics}) + '\n')
+    for name, value in metrics.items():
+      if isinstance(value, (int, float)):
+        self._writer.add_scalar(f'{split}/{name}', value, step)
+    self._writer.flush()
+
+  def close(self) -> None:
+    self._writer.close()
+
+
+class Checkpoints:
+  """Orbax checkpoints of a train state under workdir/checkpoints/<step>."""
+
+  def __init__(self, workdir: str | os.PathLike, max_to_keep: int = 2):
+    self.directory = pathlib.Path(workdir).absolute() / CHECKPOINT_DIR
+    self._manager = ocp.CheckpointManager(
+        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
+                                                             create=True))
+
+  def latest_step(self) -> int | None:
+    return self._manager.latest_step()
+
+  def save(self, step: int, state: Any) -> None:
+    self._manager.save(step, args=ocp.args.StandardSave(state))
+    self._manager.wait_until_finished()
+
+  def restore(self, step: int, target: Any) -> Any:
+    """The state saved at `step`, shaped like target; a one-line UserError if it is damaged."""
+    try:
+      return self._manager.restore(step, args=ocp.args.StandardRestore(target))
+    except Exception as e:  # pylint: disable=broad-except
+      reason = (str(e).splitlines() or [type(e).__name__])[0][:200]
+      raise UserError(f'checkpoint {self.directory / str(step)} is corrupt or incomplete '
+                      f'({reason}); delete it to resume from an earlier one') from None
+
+  def close(self) -> None:
+    self._manager.close()
+
+
+def write_results(workdir: str | os.PathLike, results: dict) -> None:
+  (pathlib.Path(workdir) / RESULTS_FILE).write_text(json.dumps(results, indent=2) + '\n')
+
+
+def read_results(workdir: str | os.PathLike) -> dict | None:
+  path = pathlib.Path(workdir) / RESULTS_FILE
+  return json.loads(path.read_text()) if path.exists() else None

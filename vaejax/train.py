@@ -1,0 +1,257 @@
+"""The train state, the jitted training step, scanned epochs and train_and_evaluate."""
+
+import functools
+import math
+import time
+from typing import Any, Callable, NamedTuple
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from vaejax import data
+from vaejax import evaluate as evaluate_lib
+from vaejax import runs
+from vaejax.errors import UserError
+from vaejax.models import VAE, Params, make_model
+from vaejax.objectives import Objective, make_objective
+
+SCHEDULES = ('constant', 'iwae')
+BINARIZATIONS = ('dynamic', 'fixed')
+PAPER_STAGES = 8
+PAPER_EPOCHS = sum(3**i for i in range(PAPER_STAGES))  # 3280
+
+
+class TrainState(NamedTuple):
+  params: Params
+  opt_state: optax.OptState
+  step: jax.Array  # int32 scalar: the number of steps taken
+
+
+class RunKeys(NamedTuple):
+  """Every key of a run, derived from its one seed."""
+  init: jax.Array
+  data: jax.Array
+  train: jax.Array
+  eval: jax.Array
+
+
+def run_keys(seed: int) -> RunKeys:
+  return RunKeys(*jax.random.split(jax.random.key(seed), 4))
+
+
+def iwae_schedule(learning_rate: float, total_steps: int) -> optax.Schedule:
+  """The paper's schedule: stage i (of 8) runs 3^(i-1)/3280 of the steps at lr * 10^(-(i-1)/7).
+
+  With 3280 epochs this is exactly the paper's; shorter runs keep the stages' proportions.
+  """
+  ends = np.cumsum([3**i for i in range(PAPER_STAGES)]) / PAPER_EPOCHS
+  boundaries = [int(round(e * total_steps)) for e in ends[:-1]]
+  stages = [optax.constant_schedule(learning_rate * 10**(-i / 7)) for i in range(PAPER_STAGES)]
+  return optax.join_schedules(stages, boundaries)
+
+
+def make_optimizer(config: ml_collections.ConfigDict,
+                   steps_per_epoch: int) -> optax.GradientTransformation:
+  """Adam with the config's schedule."""
+  if config.schedule == 'iwae':
+    lr = iwae_schedule(config.learning_rate, config.num_epochs * steps_per_epoch)
+  else:
+    lr = config.learning_rate
+  return optax.adam(lr, b1=config.adam_b1, b2=config.adam_b2, eps=config.adam_eps)
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+  """One-line UserErrors for settings that cannot work (data-dependent checks come later)."""
+  make_model(config.architecture, 1)
+  make_objective(config.objective, config.num_samples, config.num_groups, config.ciwae_beta,
+                 config.gradient_estimator)
+  if config.latent_dim < 1:
+    raise UserError(f'latent_dim must be at least 1, got {config.latent_dim}')
+  if config.schedule not in SCHEDULES:
+    raise UserError(f'unknown schedule {config.schedule!r}; choose one of {SCHEDULES}')
+  if config.binarization not in BINARIZATIONS:
+    raise UserError(f'unknown binarization {config.binarization!r}; '
+                    f'choose one of {BINARIZATIONS}')
+  for field in ('batch_size', 'num_epochs', 'eval_num_samples', 'eval_batch_size',
+                'eval_chunk_size', 'checkpoint_every_epochs', 'max_checkpoints'):
+    if config[field] < 1:
+      raise UserError(f'{field} must be at least 1, got {config[field]}')
+  if config.learning_rate <= 0:
+    raise UserError(f'learning_rate must be positive, got {config.learning_rate}')
+
+
+def objective_from_config(config: ml_collections.ConfigDict) -> Objective:
+  return make_objective(config.objective, config.num_samples, config.num_groups,
+                        config.ciwae_beta, config.gradient_estimator)
+
+
+def loss_and_grads(model: VAE, objective: Objective, params: Params, x: jax.Array,
+                   key: jax.Array) -> tuple[jax.Array, Params]:
+  """The batch's mean negative bound and the estimator's gradient of it.
+
+  Args:
+    model: the VAE.
+    objective: the bound and the encoder's gradient estimator.
+    params: model parameters.
+    x: binary images [B, 784].
+    key: the batch's sampling key (one key per example is split from it).
+
+  Returns:
+    (loss, grads): -mean_b bound(x_b) and a gradient pytree like params.
+  """
+  batch_size = x.shape[0]
+  keys = jax.random.split(key, batch_size)
+  per_example = functools.partial(model.log_weights, num_samples=objective.total_samples,
+                                  stop_q_params=objective.stops_q_params)
+  logw_BxS, pullback = jax.vjp(
+      lambda p: jax.vmap(per_example, in_axes=(None, 0, 0))(p, x, keys), params)
+  decoder_w, encoder_w = jax.vmap(objective.gradient_weights)(logw_BxS)
+  (grads,) = pullback(-decoder_w / batch_size)
+  if not objective.shares_weights:
+    (encoder_grads,) = pullback(-encoder_w / batch_size)
+    grads = {'encoder': encoder_grads['encoder'], 'decoder': grads['decoder']}
+  loss = -jnp.mean(jax.vmap(objective.value)(logw_BxS))
+  return loss, grads
+
+
+def make_train_step(model: VAE, objective: Objective,
+                    optimizer: optax.GradientTransformation) -> Callable:
+  """train_step(state, batch, key) -> (state, metrics) for uint8 image batches [B, 784]."""
+
+  def train_step(state: TrainState, batch: jax.Array, key: jax.Array):
+    binarize_key, sample_key = jax.random.split(key)
+    x = data.binarize(binarize_key, batch)
+    loss, grads = loss_and_grads(model, objective, state.params, x, sample_key)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    return TrainState(params, opt_state, state.step + 1), {'loss': loss}
+
+  return train_step
+
+
+def make_train_epoch(train_step: Callable, num_examples: int, batch_size: int) -> Callable:
+  """A jitted epoch: every step of it in one lax.scan, the state donated.
+
+  train_epoch(state, images, data_key, train_key, epoch) -> (state, {'loss': [steps]}).
+  Step s draws its randomness from fold_in(train_key, s), and the epoch's order from
+  (data_key, epoch), so a resumed run repeats an uninterrupted one exactly.
+  """
+
+  @functools.partial(jax.jit, donate_argnums=0)
+  def train_epoch(state, images, data_key, train_key, epoch):
+    batches = data.epoch_batches(data_key, epoch, num_examples, batch_size)
+
+    def body(state, indices):
+      return train_step(state, images[indices], jax.random.fold_in(train_key, state.step))
+
+    return jax.lax.scan(body, state, batches)
+
+  return train_epoch
+
+
+def init_state(model: VAE, optimizer: optax.GradientTransformation, key: jax.Array,
+               pixel_mean: Any) -> TrainState:
+  params = model.init(key, pixel_mean)
+  return TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32))
+
+
+class Experiment(NamedTuple):
+  """What a config builds before training: data, model, objective, optimizer and keys."""
+  dataset: data.Dataset
+  model: VAE
+  objective: Objective
+  optimizer: optax.GradientTransformation
+  keys: RunKeys
+  steps_per_epoch: int
+
+
+def build(config: ml_collections.ConfigDict) -> Experiment:
+  """Validates config, loads the data and builds the pieces a run needs."""
+  validate_config(config)
+  dataset = data.load(config.dataset, config.data_dir or None)
+  num_train = dataset.train_images.shape[0]
+  if config.batch_size > num_train:
+    raise UserError(f'batch_size {config.batch_size} is larger than the {num_train} '
+                    f'training examples of {config.dataset}')
+  keys = run_keys(config.seed)
+  if config.binarization == 'fixed':
+    train_key, test_key = jax.random.split(keys.data)
+    dataset = dataset._replace(
+        train_images=data.fixed_binarization(dataset.train_images, train_key),
+        test_images=data.fixed_binarization(dataset.test_images, test_key))
+  steps_per_epoch = num_train // config.batch_size
+  return Experiment(dataset, make_model(config.architecture, config.latent_dim),
+                    objective_from_config(config),
+                    make_optimizer(config, steps_per_epoch), keys, steps_per_epoch)
+
+
+def _evaluate(exp: Experiment, config: ml_collections.ConfigDict, params: Params) -> dict:
+  return evaluate_lib.evaluate(
+      exp.model, params, exp.dataset.test_images, exp.keys.eval, config.eval_num_samples,
+      exp.objective.num_samples, config.eval_batch_size, config.eval_chunk_size)
+
+
+def _first_bad_step(losses: np.ndarray, first_step: int) -> int | None:
+  bad = np.flatnonzero(~np.isfinite(losses))
+  return None if bad.size == 0 else first_step + int(bad[0])
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Trains (resuming from workdir's newest checkpoint) and evaluates on the test set.
+
+  Returns:
+    The final test metrics (also in workdir/results.json).
+  """
+  exp = build(config)
+  runs.prepare_workdir(workdir, config)
+  metrics = runs.MetricsLog(workdir)
+  checkpoints = runs.Checkpoints(workdir, config.max_checkpoints)
+  state = init_state(exp.model, exp.optimizer, exp.keys.init,
+                     exp.dataset.train_images.mean(axis=0) / 255.0)
+  latest = checkpoints.latest_step()
+  if latest is not None:
+    state = checkpoints.restore(latest, state)
+    logging.info('Resumed from checkpoint at step %d.', latest)
+  metrics.truncate_after(int(state.step))
+
+  total_steps = config.num_epochs * exp.steps_per_epoch
+  train_epoch = make_train_epoch(make_train_step(exp.model, exp.objective, exp.optimizer),
+                                 exp.dataset.train_images.shape[0], config.batch_size)
+  images = jnp.asarray(exp.dataset.train_images)
+  start_epoch = int(state.step) // exp.steps_per_epoch
+  train_seconds = 0.0
+  for epoch in range(start_epoch, config.num_epochs):
+    first_step, start = int(state.step), time.monotonic()
+    state, step_metrics = train_epoch(state, images, exp.keys.data, exp.keys.train, epoch)
+    losses = np.asarray(step_metrics['loss'])
+    seconds = time.monotonic() - start
+    train_seconds += seconds
+    bad_step = _first_bad_step(losses, first_step)
+    if bad_step is not None:
+      raise UserError(f'loss became {losses[bad_step - first_step]} at step {bad_step} '
+                      f'(epoch {epoch + 1}); the last good checkpoint '
+                      f'(step {checkpoints.latest_step()}) is kept in {checkpoints.directory}')
+    step = int(state.step)
+    metrics.write('train', step, {'epoch': epoch + 1, 'loss': float(losses.mean())})
+    logging.info('epoch %d/%d  step %d  loss %.3f  %.0f examples/s  %.0f s left',
+                 epoch + 1, config.num_epochs, step, losses.mean(),
+                 losses.size * config.batch_size / seconds,
+                 seconds * (config.num_epochs - epoch - 1))
+    last = epoch + 1 == config.num_epochs
+    if config.eval_every_epochs > 0 and (epoch + 1) % config.eval_every_epochs == 0 and not last:
+      metrics.write('test', step, _evaluate(exp, config, state.params))
+    if last or (epoch + 1) % config.checkpoint_every_epochs == 0:
+      checkpoints.save(step, state)
+
+  results = runs.read_results(workdir)
+  if results is None or start_epoch < config.num_epochs:
+    results = {'step': total_steps, **_evaluate(exp, config, state.params)}
+    metrics.write('final', total_steps, {k: v for k, v in results.items() if k != 'step'})
+    runs.write_results(workdir, {**results, 'train_seconds': train_seconds})
+  metrics.close()
+  checkpoints.close()
+  return results
