@@ -5,6 +5,7 @@ metrics per logged event, TensorBoard scalars, and checkpoints of the whole trai
 which training resumes by itself.
 """
 
+import hashlib
 import json
 import os
 import pathlib
@@ -21,6 +22,7 @@ CONFIG_FILE = 'config.json'
 METRICS_FILE = 'metrics.jsonl'
 RESULTS_FILE = 'results.json'
 CHECKPOINT_DIR = 'checkpoints'
+MANIFEST_FILE = 'vaejax_sha256.json'
 
 
 def read_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict:
@@ -87,7 +89,11 @@ class MetricsLog:
 
 
 class Checkpoints:
-  """Orbax checkpoints of a train state under workdir/checkpoints/<step>."""
+  """Orbax checkpoints of a train state under workdir/checkpoints/<step>.
+
+  Each finished checkpoint also gets a SHA-256 manifest of its files, checked before a
+  restore, so a damaged checkpoint is named in one line instead of failing deep in orbax.
+  """
 
   def __init__(self, workdir: str | os.PathLike, max_to_keep: int = 2):
     self.directory = pathlib.Path(workdir).absolute() / CHECKPOINT_DIR
@@ -98,18 +104,38 @@ class Checkpoints:
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
 
+  def _files(self, step: int) -> dict[str, str]:
+    step_dir = self.directory / str(step)
+    unhashed = (MANIFEST_FILE, '_CHECKPOINT_METADATA')  # The latter orbax may rewrite.
+    return {str(p.relative_to(step_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(step_dir.rglob('*')) if p.is_file() and p.name not in unhashed}
+
   def save(self, step: int, state: Any) -> None:
     self._manager.save(step, args=ocp.args.StandardSave(state))
     self._manager.wait_until_finished()
+    manifest = self.directory / str(step) / MANIFEST_FILE
+    manifest.write_text(json.dumps(self._files(step), indent=1))
 
   def restore(self, step: int, target: Any) -> Any:
     """The state saved at `step`, shaped like target; a one-line UserError if it is damaged."""
-    try:
-      return self._manager.restore(step, args=ocp.args.StandardRestore(target))
-    except Exception as e:  # pylint: disable=broad-except
-      reason = (str(e).splitlines() or [type(e).__name__])[0][:200]
-      raise UserError(f'checkpoint {self.directory / str(step)} is corrupt or incomplete '
-                      f'({reason}); delete it to resume from an earlier one') from None
+    where = self.directory / str(step)
+    problem = None
+    if not (where / MANIFEST_FILE).exists():
+      problem = f'{MANIFEST_FILE} is missing'
+    else:
+      expected = json.loads((where / MANIFEST_FILE).read_text())
+      actual = self._files(step)
+      bad = sorted(f for f in expected.keys() | actual.keys()
+                   if expected.get(f) != actual.get(f))
+      if bad:
+        problem = f'{len(bad)} files missing or changed, e.g. {bad[0]}'
+    if problem is None:
+      try:
+        return self._manager.restore(step, args=ocp.args.StandardRestore(target))
+      except (ValueError, KeyError, FileNotFoundError) as e:
+        problem = (str(e).splitlines() or [type(e).__name__])[0][:200]
+    raise UserError(f'checkpoint {where} is corrupt or incomplete ({problem}); '
+                    f'delete it to resume from an earlier one')
 
   def close(self) -> None:
     self._manager.close()

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on CPU (a few minutes on 2 cores), after creating .venv if absent.
+# Extra arguments go to pytest, e.g. scripts/test.sh -k objectives
+source "$(dirname "$0")/setup_venv.sh" test
+exec .venv/bin/python -m pytest -q "$@"

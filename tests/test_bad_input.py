@@ -1,0 +1,107 @@
+"""Every user mistake gives a one-line error and a non-zero exit, never lost work."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from vaejax import runs
+from vaejax import train
+from vaejax.errors import UserError
+from tests.conftest import tiny_config
+
+ROOT = pathlib.Path(__file__).parent.parent
+
+
+@pytest.mark.parametrize('overrides, message', [
+    ({'dataset': 'cifar11'}, "unknown dataset 'cifar11'"),
+    ({'objective': 'elbow'}, "unknown objective 'elbow'"),
+    ({'architecture': 'three_layer'}, "unknown architecture 'three_layer'"),
+    ({'gradient_estimator': 'reinforce'}, "unknown gradient estimator 'reinforce'"),
+    ({'num_samples': 0}, 'num_samples (K) must be at least 1'),
+    ({'latent_dim': 0}, 'latent_dim must be at least 1'),
+    ({'batch_size': 60001}, 'batch_size 60001 is larger than the 60000 training examples'),
+    ({'schedule': 'cosine'}, "unknown schedule 'cosine'"),
+    ({'dataset': 'tfds:nonexistent_dataset'}, "unknown TFDS dataset 'nonexistent_dataset'"),
+])
+def test_bad_config_is_a_user_error(tmp_path, overrides, message):
+  with pytest.raises(UserError) as error:
+    train.train_and_evaluate(tiny_config(**overrides), str(tmp_path / 'run'))
+  assert message in str(error.value)
+  assert '\n' not in str(error.value)
+  assert not (tmp_path / 'run').exists()  # Nothing written for a config that cannot run.
+
+
+def test_unprepared_tfds_dataset_fails_fast_with_instructions(tmp_path):
+  with pytest.raises(UserError, match=r'not prepared in .* `tfds build kmnist'):
+    train.train_and_evaluate(tiny_config(dataset='tfds:kmnist', data_dir=str(tmp_path)),
+                             str(tmp_path / 'run'))
+
+
+def test_unwritable_workdir(tmp_path):
+  blocker = tmp_path / 'file'
+  blocker.write_text('not a directory')
+  with pytest.raises(UserError, match='is not writable'):
+    train.train_and_evaluate(tiny_config(), str(blocker / 'run'))
+
+
+def test_workdir_with_another_config(trained_run):
+  workdir, _ = trained_run
+  with pytest.raises(UserError, match=r'different config \(num_samples: 2 -> 3\)'):
+    train.train_and_evaluate(tiny_config(num_samples=3), str(workdir))
+
+
+def test_corrupt_checkpoint_names_itself(tmp_path):
+  config = tiny_config(batch_size=600)
+  train.train_and_evaluate(config, str(tmp_path))
+  step_dir = tmp_path / runs.CHECKPOINT_DIR / '100'
+  for path in step_dir.rglob('*'):
+    if path.is_file() and 'metadata' not in path.name.lower():
+      path.write_bytes(b'garbage')
+  (tmp_path / runs.RESULTS_FILE).unlink()
+  with pytest.raises(UserError, match=f'checkpoint {step_dir} is corrupt or incomplete'):
+    train.train_and_evaluate(config, str(tmp_path))
+
+
+def test_unfinished_checkpoint_is_ignored(tmp_path):
+  config = tiny_config(batch_size=600, num_epochs=2)
+  train.train_and_evaluate(config, str(tmp_path))
+  final = tmp_path / runs.CHECKPOINT_DIR / '200'
+  final.rename(final.with_name('200.orbax-checkpoint-tmp-1234'))  # A save cut off midway.
+  (tmp_path / runs.RESULTS_FILE).unlink()
+  assert runs.Checkpoints(tmp_path).latest_step() == 100
+  assert train.train_and_evaluate(config, str(tmp_path))['step'] == 200
+
+
+def test_nan_stops_at_its_step_and_keeps_the_last_good_checkpoint(tmp_path):
+  config = tiny_config(batch_size=600, num_epochs=3, learning_rate=1e30)
+  with pytest.raises(UserError, match=r'loss became (nan|inf|-inf) at step \d+') as error:
+    train.train_and_evaluate(config, str(tmp_path))
+  assert 'the last good checkpoint' in str(error.value)
+  latest = runs.Checkpoints(tmp_path).latest_step()
+  bad_step = int(str(error.value).split(' at step ')[1].split()[0])
+  assert latest is None or latest < bad_step
+
+
+def _run_cli(*args):
+  env = {**os.environ, 'JAX_PLATFORMS': 'cpu'}
+  return subprocess.run([sys.executable, str(ROOT / 'experiments' / 'train.py'), *args],
+                        capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+
+
+def test_cli_prints_one_line_and_exits_non_zero(tmp_path):
+  result = _run_cli(f'--workdir={tmp_path}', '--config.objective=elbow')
+  assert result.returncode == 1
+  assert 'Traceback' not in result.stderr
+  assert result.stderr.strip().splitlines()[-1] == (
+      "error: unknown objective 'elbow'; choose one of "
+      "('vae', 'iwae', 'miwae', 'ciwae', 'piwae')")
+
+
+def test_cli_rejects_a_malformed_override(tmp_path):
+  result = _run_cli(f'--workdir={tmp_path}', '--config.num_samples=five')
+  assert result.returncode != 0
+  assert 'Traceback' not in result.stderr
+  assert 'num_samples' in result.stderr
