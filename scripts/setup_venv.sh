@@ -1,5 +1,5 @@
-# Sourced by the other scripts: creates .venv if absent and installs vaejax into it.
-# Usage: source scripts/setup_venv.sh [EXTRAS]   (e.g. "test")
+# Sourced by the other scripts: creates .venv if absent and installs vaejax into it (again
+# only when pyproject.toml changes). With EXTRAS=test set, also installs the test extras.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [ ! -x .venv/bin/python ]; then
@@ -7,6 +7,10 @@ if [ ! -x .venv/bin/python ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
 fi
 spec="."
-[ -n "${1:-}" ] && spec=".[$1]"
-.venv/bin/python -m pip install --quiet --editable "$spec"
-export JAX_PLATFORMS="${JAX_PLATFORMS:-cpu}"
+[ -n "${EXTRAS:-}" ] && spec=".[$EXTRAS]"
+stamp=".venv/installed${EXTRAS:+-$EXTRAS}"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install --quiet --editable "$spec" > .venv/install.log 2>&1 \
+    || { cat .venv/install.log; exit 1; }
+  touch "$stamp"
+fi

@@ -21,6 +21,7 @@ from vaejax.errors import UserError
 CONFIG_FILE = 'config.json'
 METRICS_FILE = 'metrics.jsonl'
 RESULTS_FILE = 'results.json'
+TRAIN_TIME_FILE = 'train_time.json'
 CHECKPOINT_DIR = 'checkpoints'
 MANIFEST_FILE = 'vaejax_sha256.json'
 
@@ -72,8 +73,10 @@ class MetricsLog:
 
   def truncate_after(self, step: int) -> None:
     """Drops the records of steps after `step`, those a resumed run will log again."""
-    kept = [r for r in self.records() if r['step'] <= step]
-    self._path.write_text(''.join(json.dumps(r) + '\n' for r in kept))
+    records = self.records()
+    kept = [r for r in records if r['step'] <= step]
+    if len(kept) < len(records):
+      self._path.write_text(''.join(json.dumps(r) + '\n' for r in kept))
 
   def write(self, split: str, step: int, metrics: dict[str, Any]) -> None:
     """Appends {'split', 'step', **metrics} to metrics.jsonl; scalars also go to TensorBoard."""
@@ -139,6 +142,19 @@ class Checkpoints:
 
   def close(self) -> None:
     self._manager.close()
+
+
+def write_train_seconds(workdir: str | os.PathLike, step: int, seconds: float) -> None:
+  """Records the training time up to a checkpoint, so a resumed run counts all of it."""
+  (pathlib.Path(workdir) / TRAIN_TIME_FILE).write_text(
+      json.dumps({'step': step, 'seconds': seconds}) + '\n')
+
+
+def read_train_seconds(workdir: str | os.PathLike, step: int) -> float:
+  """The training time recorded at `step`'s checkpoint (0 if none was)."""
+  path = pathlib.Path(workdir) / TRAIN_TIME_FILE
+  record = json.loads(path.read_text()) if path.exists() else {}
+  return record['seconds'] if record.get('step') == step else 0.0
 
 
 def write_results(workdir: str | os.PathLike, results: dict) -> None:

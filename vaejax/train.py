@@ -13,6 +13,7 @@ import numpy as np
 import optax
 
 from vaejax import data
+from vaejax import diagnostics
 from vaejax import evaluate as evaluate_lib
 from vaejax import runs
 from vaejax.errors import UserError
@@ -23,6 +24,7 @@ SCHEDULES = ('constant', 'iwae')
 BINARIZATIONS = ('dynamic', 'fixed')
 PAPER_STAGES = 8
 PAPER_EPOCHS = sum(3**i for i in range(PAPER_STAGES))  # 3280
+LOG_EVERY_SECONDS = 10
 
 
 class TrainState(NamedTuple):
@@ -37,10 +39,11 @@ class RunKeys(NamedTuple):
   data: jax.Array
   train: jax.Array
   eval: jax.Array
+  diagnostics: jax.Array
 
 
 def run_keys(seed: int) -> RunKeys:
-  return RunKeys(*jax.random.split(jax.random.key(seed), 4))
+  return RunKeys(*jax.random.split(jax.random.key(seed), len(RunKeys._fields)))
 
 
 def iwae_schedule(learning_rate: float, total_steps: int) -> optax.Schedule:
@@ -190,9 +193,16 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
 
 
 def _evaluate(exp: Experiment, config: ml_collections.ConfigDict, params: Params) -> dict:
-  return evaluate_lib.evaluate(
+  """Test metrics, and the gradient SNR on a fixed training batch unless snr_num_draws is 0."""
+  metrics = evaluate_lib.evaluate(
       exp.model, params, exp.dataset.test_images, exp.keys.eval, config.eval_num_samples,
       exp.objective.num_samples, config.eval_batch_size, config.eval_chunk_size)
+  if config.snr_num_draws > 0:
+    binarize_key, draws_key = jax.random.split(exp.keys.diagnostics)
+    x = data.binarize(binarize_key, jnp.asarray(exp.dataset.train_images[:config.batch_size]))
+    metrics.update(diagnostics.gradient_snr(exp.model, exp.objective, params, x, draws_key,
+                                            config.snr_num_draws))
+  return metrics
 
 
 def _first_bad_step(losses: np.ndarray, first_step: int) -> int | None:
@@ -204,7 +214,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains (resuming from workdir's newest checkpoint) and evaluates on the test set.
 
   Returns:
-    The final test metrics (also in workdir/results.json).
+    The final test metrics (also in workdir/results.json, with the training time).
   """
   exp = build(config)
   runs.prepare_workdir(workdir, config)
@@ -217,13 +227,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     state = checkpoints.restore(latest, state)
     logging.info('Resumed from checkpoint at step %d.', latest)
   metrics.truncate_after(int(state.step))
+  train_seconds = runs.read_train_seconds(workdir, int(state.step))
 
   total_steps = config.num_epochs * exp.steps_per_epoch
   train_epoch = make_train_epoch(make_train_step(exp.model, exp.objective, exp.optimizer),
                                  exp.dataset.train_images.shape[0], config.batch_size)
   images = jnp.asarray(exp.dataset.train_images)
   start_epoch = int(state.step) // exp.steps_per_epoch
-  train_seconds = 0.0
+  progress = _Progress(config.num_epochs, exp.steps_per_epoch * config.batch_size)
   for epoch in range(start_epoch, config.num_epochs):
     first_step, start = int(state.step), time.monotonic()
     state, step_metrics = train_epoch(state, images, exp.keys.data, exp.keys.train, epoch)
@@ -232,26 +243,55 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     train_seconds += seconds
     bad_step = _first_bad_step(losses, first_step)
     if bad_step is not None:
+      kept = checkpoints.latest_step()
+      kept = 'no checkpoint was saved yet' if kept is None else (
+          f'the last good checkpoint (step {kept}) is kept in {checkpoints.directory}')
       raise UserError(f'loss became {losses[bad_step - first_step]} at step {bad_step} '
-                      f'(epoch {epoch + 1}); the last good checkpoint '
-                      f'(step {checkpoints.latest_step()}) is kept in {checkpoints.directory}')
+                      f'(epoch {epoch + 1}); {kept}')
     step = int(state.step)
     metrics.write('train', step, {'epoch': epoch + 1, 'loss': float(losses.mean())})
-    logging.info('epoch %d/%d  step %d  loss %.3f  %.0f examples/s  %.0f s left',
-                 epoch + 1, config.num_epochs, step, losses.mean(),
-                 losses.size * config.batch_size / seconds,
-                 seconds * (config.num_epochs - epoch - 1))
+    progress.epoch_done(epoch, step, float(losses.mean()), seconds)
     last = epoch + 1 == config.num_epochs
     if config.eval_every_epochs > 0 and (epoch + 1) % config.eval_every_epochs == 0 and not last:
       metrics.write('test', step, _evaluate(exp, config, state.params))
     if last or (epoch + 1) % config.checkpoint_every_epochs == 0:
       checkpoints.save(step, state)
+      runs.write_train_seconds(workdir, step, train_seconds)
 
   results = runs.read_results(workdir)
   if results is None or start_epoch < config.num_epochs:
     results = {'step': total_steps, **_evaluate(exp, config, state.params)}
     metrics.write('final', total_steps, {k: v for k, v in results.items() if k != 'step'})
-    runs.write_results(workdir, {**results, 'train_seconds': train_seconds})
+    results['train_seconds'] = train_seconds
+    runs.write_results(workdir, results)
   metrics.close()
   checkpoints.close()
   return results
+
+
+class _Progress:
+  """Logs step, loss, examples/s and time left, at most every LOG_EVERY_SECONDS."""
+
+  def __init__(self, num_epochs: int, examples_per_epoch: int):
+    self._num_epochs = num_epochs
+    self._examples_per_epoch = examples_per_epoch
+    self._epoch_seconds = []
+    self._last_log = -math.inf
+
+  def epoch_done(self, epoch: int, step: int, loss: float, seconds: float) -> None:
+    self._epoch_seconds.append(seconds)
+    last = epoch + 1 == self._num_epochs
+    if not last and time.monotonic() - self._last_log < LOG_EVERY_SECONDS:
+      return
+    self._last_log = time.monotonic()
+    # The first epoch of a process includes compilation: leave it out of the estimate.
+    typical = np.median(self._epoch_seconds[1:] or self._epoch_seconds)
+    logging.info('epoch %d/%d  step %d  loss %.3f  %.0f examples/s  %s left',
+                 epoch + 1, self._num_epochs, step, loss, self._examples_per_epoch / seconds,
+                 _duration(typical * (self._num_epochs - epoch - 1)))
+
+
+def _duration(seconds: float) -> str:
+  minutes, seconds = divmod(int(seconds), 60)
+  hours, minutes = divmod(minutes, 60)
+  return f'{hours}:{minutes:02d}:{seconds:02d}'

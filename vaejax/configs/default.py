@@ -36,6 +36,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval_every_epochs = 100  # 0: only at the end
   config.eval_batch_size = 100
   config.eval_chunk_size = 100  # samples per example processed at once
+  # Gradient SNR (Rainforth et al.) on a fixed training batch, at every evaluation.
+  config.snr_num_draws = 100  # 0: off
   # Checkpoints.
   config.checkpoint_every_epochs = 10
   config.max_checkpoints = 2

@@ -1,0 +1,36 @@
+"""Published test NLLs (nats, 5000 importance samples) on MNIST, from ../shared/REFERENCE.md."""
+
+# Burda et al. (2015), Table 1: method -> K -> (NLL, active units).
+IWAE_TABLE = {
+    'one_layer': {
+        'vae': {1: (86.76, '19'), 5: (86.47, '20'), 50: (86.35, '20')},
+        'iwae': {1: (86.76, '19'), 5: (85.54, '22'), 50: (84.78, '25')},
+    },
+    'two_layer': {
+        'vae': {1: (85.33, '16+5'), 5: (85.01, '17+5'), 50: (84.78, '17+5')},
+        'iwae': {1: (85.33, '16+5'), 5: (83.89, '21+5'), 50: (82.90, '26+7')},
+    },
+}
+
+# An independent full-schedule TF2 reproduction (3280 epochs), one stochastic layer.
+TF2_REPRODUCTION = {
+    'one_layer': {
+        'vae': {1: 86.35, 5: 86.10, 50: 86.06},
+        'iwae': {1: 86.35, 5: 85.18, 50: 84.59},
+        'dreg': {1: 86.08, 5: 84.90, 50: 84.32},
+    },
+    'two_layer': {'iwae': {1: 84.83, 5: 83.48, 50: 82.82}},
+}
+
+
+def published_nll(architecture: str, method: str, k: int) -> float | None:
+  """The paper's number where it has one, else the TF2 reproduction's, else None."""
+  paper = IWAE_TABLE.get(architecture, {}).get(method, {}).get(k)
+  if paper is not None:
+    return paper[0]
+  return TF2_REPRODUCTION.get(architecture, {}).get(method, {}).get(k)
+
+
+def published_active_units(architecture: str, method: str, k: int) -> str | None:
+  paper = IWAE_TABLE.get(architecture, {}).get(method, {}).get(k)
+  return None if paper is None else paper[1]

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Reproduces Burda et al.'s Table 1 (VAE and IWAE at K = 1, 5, 50; one and two stochastic
+# layers) with the paper's full schedule: 3280 epochs at batch 20, test NLL with 5000 samples.
+#
+#   scripts/reproduce_iwae_table.sh           # full: runs/iwae_table/{one_layer,two_layer}
+#   scripts/reproduce_iwae_table.sh --quick   # one layer, short schedule, ~10 min on 2 CPU cores
+#
+# Interrupted? Run the same command again: finished cells are kept, the rest resume.
+# Extra arguments go to experiments/compare_samples.py (e.g. --methods=vae,iwae,dreg).
+source "$(dirname "$0")/setup_venv.sh"
+if [ "${1:-}" = "--quick" ]; then
+  shift
+  exec .venv/bin/python experiments/compare_samples.py --workdir=runs/iwae_table_quick \
+    --config=vaejax/configs/compare_quick.py --methods=vae,iwae --num_samples=1,5,50 \
+    --bound_examples=200 "$@"
+fi
+for architecture in one_layer two_layer; do
+  .venv/bin/python experiments/compare_samples.py --workdir="runs/iwae_table/$architecture" \
+    --config=vaejax/configs/default.py --config.architecture="$architecture" \
+    --methods=vae,iwae --num_samples=1,5,50 "$@"
+done

@@ -1,0 +1,48 @@
+"""The experiment scripts end to end, on tiny settings."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).parent.parent
+TINY = ['--config.num_epochs=1', '--config.batch_size=600', '--config.eval_num_samples=8',
+        '--config.eval_chunk_size=8', '--config.eval_batch_size=500', '--config.snr_num_draws=4']
+
+
+def _run(script, *args):
+  env = {**os.environ, 'JAX_PLATFORMS': 'cpu'}
+  result = subprocess.run([sys.executable, str(ROOT / 'experiments' / script), *args],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return result.stdout
+
+
+def test_compare_samples_writes_table_and_plots_and_skips_finished_cells(tmp_path):
+  args = [f'--workdir={tmp_path}', f'--config={ROOT}/vaejax/configs/compare_quick.py', *TINY,
+          '--methods=vae,iwae', '--num_samples=1,2', '--bound_ks=1,4', '--bound_examples=20']
+  stdout = _run('compare_samples.py', *args)
+  assert '| method | K |' in stdout
+  rows = json.loads((tmp_path / 'results.json').read_text())
+  assert [(r['method'], r['k']) for r in rows] == [('vae', 1), ('vae', 2), ('iwae', 1),
+                                                  ('iwae', 2)]
+  assert rows[0]['nll'] == rows[2]['nll']  # IWAE_1 is the ELBO: one cell serves both.
+  assert rows[0]['published_nll'] == 86.76
+  assert all(r['bound_vs_k']['4'] > r['bound_vs_k']['1'] for r in rows)
+  for plot in ('nll_vs_k.png', 'snr_vs_k.png', 'bound_vs_k.png'):
+    assert (tmp_path / plot).read_bytes()[:4] == b'\x89PNG'
+  metrics = tmp_path / 'vae_k2' / 'metrics.jsonl'
+  before = metrics.stat().st_mtime_ns
+  _run('compare_samples.py', *args)
+  assert metrics.stat().st_mtime_ns == before  # Finished cells are read, not retrained.
+
+
+def test_diagnose_prints_snr_and_bounds(trained_run):
+  workdir, _ = trained_run
+  out = _run('diagnose.py', f'--workdir={workdir}', '--num_samples=1,3', '--num_draws=4',
+             '--bound_ks=1,10', '--num_examples=20')
+  lines = [json.loads(line) for line in out.splitlines() if line.startswith('{')]
+  assert len([l for l in lines if 'encoder_snr' in l]) == 4
+  bounds = [l['iwae_bound'] for l in lines if 'iwae_bound' in l]
+  assert len(bounds) == 2 and bounds[1] > bounds[0]

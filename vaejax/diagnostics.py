@@ -1,0 +1,57 @@
+"""Gradient signal-to-noise ratios (Rainforth et al. 2018) and bounds at several K."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vaejax import evaluate
+from vaejax import train
+from vaejax.models import Params
+from vaejax.objectives import Objective
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 5))
+def gradient_draws(model, objective: Objective, params: Params, x: jax.Array, key: jax.Array,
+                   num_draws: int) -> Params:
+  """num_draws independent gradient estimates on the fixed batch x, stacked on axis 0."""
+  grad = lambda k: train.loss_and_grads(model, objective, params, x, k)[1]
+  return jax.lax.map(grad, jax.random.split(key, num_draws), batch_size=min(num_draws, 10))
+
+
+def snr(draws: jax.Array) -> jax.Array:
+  """Per-parameter |E[g]| / std[g] over axis 0 (0 where the gradient never varies)."""
+  mean, std = jnp.mean(draws, axis=0), jnp.std(draws, axis=0)
+  return jnp.where(std > 0, jnp.abs(mean) / jnp.where(std > 0, std, 1.0), 0.0)
+
+
+def gradient_snr(model, objective: Objective, params: Params, x: jax.Array, key: jax.Array,
+                 num_draws: int = 100) -> dict[str, float]:
+  """Mean per-parameter gradient SNR of the encoder and of the decoder on a fixed batch.
+
+  Args:
+    model: the VAE.
+    objective: objective and gradient estimator whose gradient is measured.
+    params: model parameters.
+    x: a fixed batch of binary images [B, 784].
+    key: key of the draws.
+    num_draws: gradient estimates to take the mean and std over.
+
+  Returns:
+    {'encoder_snr', 'decoder_snr'}: the SNR averaged over each network's parameters.
+  """
+  draws = gradient_draws(model, objective, params, x, key, num_draws)
+  out = {}
+  for part in ('encoder', 'decoder'):
+    ratios = [snr(leaf).ravel() for leaf in jax.tree.leaves(draws[part])]
+    out[f'{part}_snr'] = float(jnp.mean(jnp.concatenate(ratios)))
+  return out
+
+
+def bound_vs_k(model, params: Params, x: jax.Array, key: jax.Array, ks=(1, 5, 50, 500, 5000),
+               batch_size: int = 100, chunk_size: int = 100) -> dict[int, float]:
+  """The mean IWAE_k bound on x [N, 784] for each k: how the bound tightens with k."""
+  return {k: float(np.mean(evaluate.importance_sample(
+      model, params, x, jax.random.fold_in(key, k), k, batch_size, chunk_size)['log_px']))
+          for k in ks}
