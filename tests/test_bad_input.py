@@ -5,6 +5,7 @@ import pathlib
 import subprocess
 import sys
 
+import jax.numpy as jnp
 import pytest
 
 from vaejax import runs
@@ -57,11 +58,14 @@ def test_corrupt_checkpoint_names_itself(tmp_path):
   config = tiny_config(batch_size=600)
   train.train_and_evaluate(config, str(tmp_path))
   step_dir = tmp_path / runs.CHECKPOINT_DIR / '100'
-  for path in step_dir.rglob('*'):
-    if path.is_file() and 'metadata' not in path.name.lower():
-      path.write_bytes(b'garbage')
+  damaged = [p for p in step_dir.rglob('*') if p.is_file() and p.parent.name == 'd']
+  assert damaged  # OCDBT data files.
+  damaged[0].write_bytes(b'garbage')
   (tmp_path / runs.RESULTS_FILE).unlink()
   with pytest.raises(UserError, match=f'checkpoint {step_dir} is corrupt or incomplete'):
+    train.train_and_evaluate(config, str(tmp_path))
+  (step_dir / runs.MANIFEST_FILE).write_text('{')
+  with pytest.raises(UserError, match=f'{runs.MANIFEST_FILE} is missing or unreadable'):
     train.train_and_evaluate(config, str(tmp_path))
 
 
@@ -75,14 +79,33 @@ def test_unfinished_checkpoint_is_ignored(tmp_path):
   assert train.train_and_evaluate(config, str(tmp_path))['step'] == 200
 
 
-def test_nan_stops_at_its_step_and_keeps_the_last_good_checkpoint(tmp_path):
-  config = tiny_config(batch_size=600, num_epochs=3, learning_rate=1e30)
-  with pytest.raises(UserError, match=r'loss became (nan|inf|-inf) at step \d+') as error:
+def test_divergence_stops_at_its_step(tmp_path):
+  config = tiny_config(batch_size=600, learning_rate=1e30)
+  with pytest.raises(UserError, match=r'loss became (nan|inf|-inf) at step \d+ \(epoch 1\); '
+                                      r'no checkpoint was saved yet'):
     train.train_and_evaluate(config, str(tmp_path))
-  assert 'the last good checkpoint' in str(error.value)
-  latest = runs.Checkpoints(tmp_path).latest_step()
-  bad_step = int(str(error.value).split(' at step ')[1].split()[0])
-  assert latest is None or latest < bad_step
+
+
+def test_nan_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+  real_make_train_step = train.make_train_step
+
+  def make_poisoned_train_step(*args):
+    """The real step, whose loss turns NaN from step 150 (in the second epoch) on."""
+    step = real_make_train_step(*args)
+
+    def poisoned(state, batch, key):
+      new_state, metrics = step(state, batch, key)
+      return new_state, {'loss': jnp.where(state.step >= 150, jnp.nan, metrics['loss'])}
+    return poisoned
+
+  monkeypatch.setattr(train, 'make_train_step', make_poisoned_train_step)
+  config = tiny_config(batch_size=600, num_epochs=3)
+  with pytest.raises(UserError, match=r'loss became nan at step 150 \(epoch 2\); the last good '
+                                      r'checkpoint \(step 100\) is kept'):
+    train.train_and_evaluate(config, str(tmp_path))
+  assert runs.Checkpoints(tmp_path).latest_step() == 100
+  monkeypatch.undo()
+  assert train.train_and_evaluate(config, str(tmp_path))['step'] == 300  # Resumes from it.
 
 
 def _run_cli(*args):

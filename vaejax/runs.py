@@ -123,10 +123,11 @@ class Checkpoints:
     """The state saved at `step`, shaped like target; a one-line UserError if it is damaged."""
     where = self.directory / str(step)
     problem = None
-    if not (where / MANIFEST_FILE).exists():
-      problem = f'{MANIFEST_FILE} is missing'
-    else:
+    try:
       expected = json.loads((where / MANIFEST_FILE).read_text())
+    except (OSError, ValueError):
+      problem = f'{MANIFEST_FILE} is missing or unreadable'
+    else:
       actual = self._files(step)
       bad = sorted(f for f in expected.keys() | actual.keys()
                    if expected.get(f) != actual.get(f))
