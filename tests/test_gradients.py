@@ -7,7 +7,7 @@ import pytest
 
 from vaejax import models
 from vaejax import objectives
-from vaejax import train
+from vaejax import gradients
 from tests.linear_gaussian import LinearGaussian
 
 
@@ -39,8 +39,8 @@ def test_reparameterized_gradient_matches_finite_differences(name):
     x = jax.random.bernoulli(jax.random.key(1), 0.3, (2, 784)).astype(jnp.float64)
     objective = objectives.make_objective(name, num_samples=3, num_groups=2, beta=0.4)
     key = jax.random.key(2)
-    loss = lambda p: train.loss_and_grads(model, objective, p, x, key)[0]
-    _, grads = train.loss_and_grads(model, objective, params, x, key)
+    loss = lambda p: gradients.loss_and_grads(model, objective, p, x, key)[0]
+    _, grads = gradients.loss_and_grads(model, objective, params, x, key)
     direction = _random_like(params, jax.random.key(3))
     np.testing.assert_allclose(_dot(grads, direction),
                                _directional_fd(loss, params, direction), rtol=1e-6)
@@ -54,7 +54,7 @@ def test_piwae_gradients_follow_two_objectives():
     x = jax.random.normal(jax.random.key(1), (3, model.x_dim), jnp.float64)
     objective = objectives.make_objective('piwae', num_samples=3, num_groups=2)
     key = jax.random.key(2)
-    _, grads = train.loss_and_grads(model, objective, params, x, key)
+    _, grads = gradients.loss_and_grads(model, objective, params, x, key)
     direction = _random_like(params, jax.random.key(3))
     for part, bound in (('decoder', objectives.iwae),
                         ('encoder', lambda w: objectives.miwae(w, 2))):

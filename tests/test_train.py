@@ -115,3 +115,22 @@ def test_finished_run_is_not_retrained(trained_run):
   before = (workdir / runs.METRICS_FILE).read_bytes()
   assert train.train_and_evaluate(runs.read_config(workdir), str(workdir)) == results
   assert (workdir / runs.METRICS_FILE).read_bytes() == before
+
+
+def test_models_trained_together_match_models_trained_alone():
+  exp = train.build(tiny_config())
+  images = jnp.asarray(exp.dataset.train_images[:4000])
+  step = train.make_train_step(exp.model, exp.objective, exp.optimizer)
+  keys = [train.run_keys(seed) for seed in (0, 1)]
+  init = lambda k: train.init_state(exp.model, exp.optimizer, k, jnp.full(784, 0.13))
+  alone = train.make_train_epoch(step, 4000, 200)
+  together = train.make_multi_model_train_epoch(step, 4000, 200)
+  states = jax.vmap(init)(jnp.stack([k.init for k in keys]))
+  states, metrics = together(states, images, jnp.stack([k.data for k in keys]),
+                             jnp.stack([k.train for k in keys]), 0)
+  for n, k in enumerate(keys):
+    state, single = alone(init(k.init), images, k.data, k.train, 0)
+    np.testing.assert_allclose(metrics['loss'][:, n], single['loss'], rtol=1e-4)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a[n], b, rtol=1e-3, atol=1e-5),
+                 states.params, state.params)
+  assert not np.allclose(metrics['loss'][:, 0], metrics['loss'][:, 1])

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vaejax import evaluate
-from vaejax import train
+from vaejax import gradients
 from vaejax.models import Params
 from vaejax.objectives import Objective
 
@@ -16,7 +16,7 @@ from vaejax.objectives import Objective
 def gradient_draws(model, objective: Objective, params: Params, x: jax.Array, key: jax.Array,
                    num_draws: int) -> Params:
   """num_draws independent gradient estimates on the fixed batch x, stacked on axis 0."""
-  grad = lambda k: train.loss_and_grads(model, objective, params, x, k)[1]
+  grad = lambda k: gradients.loss_and_grads(model, objective, params, x, k)[1]
   return jax.lax.map(grad, jax.random.split(key, num_draws), batch_size=min(num_draws, 10))
 
 

@@ -14,6 +14,7 @@ import optax
 
 from vaejax import data
 from vaejax import diagnostics
+from vaejax import gradients
 from vaejax import evaluate as evaluate_lib
 from vaejax import runs
 from vaejax.errors import UserError
@@ -92,35 +93,6 @@ def objective_from_config(config: ml_collections.ConfigDict) -> Objective:
                         config.ciwae_beta, config.gradient_estimator)
 
 
-def loss_and_grads(model: VAE, objective: Objective, params: Params, x: jax.Array,
-                   key: jax.Array) -> tuple[jax.Array, Params]:
-  """The batch's mean negative bound and the estimator's gradient of it.
-
-  Args:
-    model: the VAE.
-    objective: the bound and the encoder's gradient estimator.
-    params: model parameters.
-    x: binary images [B, 784].
-    key: the batch's sampling key (one key per example is split from it).
-
-  Returns:
-    (loss, grads): -mean_b bound(x_b) and a gradient pytree like params.
-  """
-  batch_size = x.shape[0]
-  keys = jax.random.split(key, batch_size)
-  per_example = functools.partial(model.log_weights, num_samples=objective.total_samples,
-                                  stop_q_params=objective.stops_q_params)
-  logw_BxS, pullback = jax.vjp(
-      lambda p: jax.vmap(per_example, in_axes=(None, 0, 0))(p, x, keys), params)
-  decoder_w, encoder_w = jax.vmap(objective.gradient_weights)(logw_BxS)
-  (grads,) = pullback(-decoder_w / batch_size)
-  if not objective.shares_weights:
-    (encoder_grads,) = pullback(-encoder_w / batch_size)
-    grads = {'encoder': encoder_grads['encoder'], 'decoder': grads['decoder']}
-  loss = -jnp.mean(jax.vmap(objective.value)(logw_BxS))
-  return loss, grads
-
-
 def make_train_step(model: VAE, objective: Objective,
                     optimizer: optax.GradientTransformation) -> Callable:
   """train_step(state, batch, key) -> (state, metrics) for uint8 image batches [B, 784]."""
@@ -128,7 +100,7 @@ def make_train_step(model: VAE, objective: Objective,
   def train_step(state: TrainState, batch: jax.Array, key: jax.Array):
     binarize_key, sample_key = jax.random.split(key)
     x = data.binarize(binarize_key, batch)
-    loss, grads = loss_and_grads(model, objective, state.params, x, sample_key)
+    loss, grads = gradients.loss_and_grads(model, objective, state.params, x, sample_key)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     return TrainState(params, opt_state, state.step + 1), {'loss': loss}
@@ -152,6 +124,30 @@ def make_train_epoch(train_step: Callable, num_examples: int, batch_size: int) -
       return train_step(state, images[indices], jax.random.fold_in(train_key, state.step))
 
     return jax.lax.scan(body, state, batches)
+
+  return train_epoch
+
+
+def make_multi_model_train_epoch(train_step: Callable, num_examples: int,
+                                 batch_size: int) -> Callable:
+  """make_train_epoch for N models at once, as one program: a vmap over a leading model axis.
+
+  train_epoch(states, images, data_keys, train_keys, epoch) -> (states, {'loss': [steps, N]}),
+  states, data_keys and train_keys each with a leading axis of N; model n follows exactly the
+  path it would alone (its own data order and per-step keys), up to float rounding.
+  """
+  multi_step = jax.vmap(train_step)
+
+  @functools.partial(jax.jit, donate_argnums=0)
+  def train_epoch(states, images, data_keys, train_keys, epoch):
+    batches = jax.vmap(data.epoch_batches, in_axes=(0, None, None, None))(
+        data_keys, epoch, num_examples, batch_size)
+
+    def body(states, indices_NxB):
+      keys = jax.vmap(jax.random.fold_in)(train_keys, states.step)
+      return multi_step(states, images[indices_NxB], keys)
+
+    return jax.lax.scan(body, states, jnp.swapaxes(batches, 0, 1))
 
   return train_epoch
 
