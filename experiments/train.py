@@ -1,6 +1,7 @@
 """Trains and evaluates one VAE / IWAE model.
 
-  python experiments/train.py --workdir=/tmp/vae --config=vaejax/configs/quick.py \
+  python experiments/train.py --workdir=runs/iwae_k5 --config=vaejax/configs/quick.py
+  python experiments/train.py --workdir=runs/vae_k1 --config=vaejax/configs/quick.py \
       --config.objective=vae --config.num_samples=1
 
 The workdir receives config.json, metrics.jsonl, TensorBoard events, checkpoints and
