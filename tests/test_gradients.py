@@ -30,10 +30,15 @@ def _only(tree, part):
   return {k: jax.tree.map(jnp.zeros_like, v) if k != part else v for k, v in tree.items()}
 
 
-@pytest.mark.parametrize('name', ['vae', 'iwae', 'miwae', 'ciwae'])
-def test_reparameterized_gradient_matches_finite_differences(name):
+TINY_ONE_LAYER = models.VAE((3,), ((8,),), ((8,),))
+TINY_TWO_LAYER = models.VAE((3, 2), ((8,), (4,)), ((8,), (4,)))
+
+
+@pytest.mark.parametrize('name, model', [('vae', TINY_ONE_LAYER), ('iwae', TINY_ONE_LAYER),
+                                         ('miwae', TINY_ONE_LAYER), ('ciwae', TINY_ONE_LAYER),
+                                         ('vae', TINY_TWO_LAYER), ('iwae', TINY_TWO_LAYER)])
+def test_reparameterized_gradient_matches_finite_differences(name, model):
   with jax.enable_x64(True):
-    model = models.VAE((3,), ((8,),), ((8,),))
     params = jax.tree.map(lambda p: p.astype(jnp.float64),
                           model.init(jax.random.key(0), jnp.full(784, 0.3)))
     x = jax.random.bernoulli(jax.random.key(1), 0.3, (2, 784)).astype(jnp.float64)

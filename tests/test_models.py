@@ -1,0 +1,57 @@
+"""The models' pure functions: shapes, the reparameterization, both architectures."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vaejax import distributions
+from vaejax import models
+from vaejax import objectives
+
+
+def test_reparameterize_draws_from_the_gaussian():
+  mean, std = jnp.array([1.0, -2.0]), jnp.array([0.5, 3.0])
+  z = models.reparameterize(jax.random.key(0), mean, std, 20000)
+  assert z.shape == (20000, 2)
+  np.testing.assert_allclose(z.mean(axis=0), mean, atol=0.05)
+  np.testing.assert_allclose(z.std(axis=0), std, rtol=0.02)
+
+
+@pytest.mark.parametrize('architecture, sizes', [('one_layer', [50]), ('two_layer', [100, 20])])
+def test_architectures(architecture, sizes):
+  model = models.make_model(architecture, sizes[-1])
+  params = model.init(jax.random.key(0), jnp.full(784, 0.2))
+  np.testing.assert_allclose(params['decoder']['x']['Dense_2']['bias'],
+                             jnp.full(784, jax.scipy.special.logit(0.2)), rtol=1e-6)
+  x = jax.random.bernoulli(jax.random.key(1), 0.2, (784,)).astype(jnp.float32)
+  assert [m.shape for m, _ in model.encode_layers(params, x)] == [(d,) for d in sizes]
+  mean, std = model.encode(params, x)
+  assert mean.shape == std.shape == (sizes[-1],) and bool(jnp.all(std > 0))
+  assert model.decode(params, mean).shape == (784,)
+  assert model.sample(params, jax.random.key(2), 3).shape == (3, 784)
+  logw = model.log_weights(params, x, jax.random.key(3), 7)
+  assert logw.shape == (7,) and bool(jnp.all(jnp.isfinite(logw)))
+  assert objectives.iwae(logw) >= objectives.elbo(logw)
+
+
+def test_log_q_is_the_density_of_the_draw():
+  model = models.make_model('one_layer', 5)
+  params = model.init(jax.random.key(0), jnp.full(784, 0.2))
+  x = jax.random.bernoulli(jax.random.key(1), 0.2, (784,)).astype(jnp.float32)
+  zs, means, log_qz = model.sample_posterior(params, x, jax.random.key(2))
+  mean, std = model.encode(params, x)
+  np.testing.assert_allclose(means[0], mean)
+  np.testing.assert_allclose(log_qz, distributions.gaussian_log_prob(zs[0], mean, std),
+                             rtol=1e-6)
+
+
+def test_bernoulli_log_prob_is_stable_for_extreme_logits():
+  logits = jnp.array([-200.0, -30.0, 0.0, 30.0, 200.0])
+  ones, zeros = jnp.ones(5), jnp.zeros(5)
+  expected_ones = np.array([-200.0, -30.0, -np.log(2), -np.exp(-30.0), 0.0])
+  np.testing.assert_allclose(jax.vmap(distributions.bernoulli_log_prob)(ones[:, None],
+                                                                         logits[:, None]),
+                             expected_ones, rtol=1e-6, atol=1e-12)
+  np.testing.assert_allclose(distributions.bernoulli_log_prob(zeros, logits),
+                             jnp.sum(jax.nn.log_sigmoid(-logits)), rtol=1e-6)
