@@ -4,21 +4,13 @@ Usage: python scripts/bundle_mnist.py ../shared/data/mnist vaejax/bundled/mnist.
 Then update MNIST_SHA256 in vaejax/data.py with the printed digest.
 """
 
-import gzip
 import hashlib
 import pathlib
 import sys
 
 import numpy as np
 
-
-def read_idx(path: pathlib.Path) -> np.ndarray:
-  """Reads one gzipped IDX file of unsigned bytes."""
-  with gzip.open(path, 'rb') as f:
-    raw = f.read()
-  ndim = raw[3]
-  shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], 'big') for i in range(ndim))
-  return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
+from vaejax.idx import read_idx
 
 
 def main(src: str, dst: str) -> None:

@@ -1,12 +1,15 @@
 """Datasets as uint8 image arrays, binarization, and the seeded data order.
 
 The default dataset, 'mnist', is the full MNIST bundled with vaejax (vaejax/bundled/README.md);
-it needs no network. 'tfds:NAME' reads a TFDS dataset prepared in the TFDS data dir with
-tfds.data_source (array_record files, no TensorFlow).
+it needs no network. 'idx:FOLDER' turns a folder of IDX files into a TFDS dataset once
+(vaejax/idx.py) and 'fashion_mnist' is Debian's Fashion-MNIST folder; 'tfds:NAME' reads a TFDS
+dataset prepared in the TFDS data dir. All three read with tfds.data_source (array_record
+files, no TensorFlow).
 """
 
 import hashlib
 import io
+import pathlib
 import importlib.resources
 import time
 from typing import NamedTuple
@@ -19,6 +22,8 @@ from vaejax.errors import UserError
 
 MNIST_SHA256 = '39b9b1ffaa0ba4d8995a616551f0966941fe02a3fe79ba4a9db7373db16d53ad'
 TFDS_PREFIX = 'tfds:'
+IDX_PREFIX = 'idx:'
+FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist'  # Debian: dataset-fashion-mnist
 
 
 class Dataset(NamedTuple):
@@ -40,7 +45,8 @@ def load_bundled_mnist() -> Dataset:
                    f['test_images'].reshape(-1, 784), f['test_labels'])
 
 
-def _read_tfds_split(source) -> tuple[np.ndarray, np.ndarray]:
+def _read_source(source) -> tuple[np.ndarray, np.ndarray]:
+  """(images [N, pixels] uint8, labels [N]) of a tfds data source of 'image' and 'label'."""
   examples = source.__getitems__(range(len(source)))
   images = np.stack([np.asarray(e['image']) for e in examples])
   images = images.reshape(len(examples), -1)
@@ -64,23 +70,41 @@ def load_tfds(name: str, data_dir: str | None = None) -> Dataset:
         f'downloaded here; prepare it on a machine with network access with '
         f'`tfds build {name} --file_format=array_record` and copy it to that folder '
         f'(or pass --config.data_dir). Checked in {time.monotonic() - start:.1f}s.')
-  sources = tfds.data_source(name, data_dir=data_dir, download=False)
-  train_images, train_labels = _read_tfds_split(sources['train'])
-  test_images, test_labels = _read_tfds_split(sources['test'])
+  return _dataset(name, tfds.data_source(name, data_dir=data_dir, download=False))
+
+
+def _dataset(name: str, sources) -> Dataset:
+  train_images, train_labels = _read_source(sources['train'])
+  test_images, test_labels = _read_source(sources['test'])
   if train_images.shape[1] != 784:
-    raise UserError(f'TFDS dataset {name!r} has {train_images.shape[1]} pixels per image; '
+    raise UserError(f'dataset {name!r} has {train_images.shape[1]} pixels per image; '
                     f'the MLP models take 28x28 grey-level images (784)')
   return Dataset(train_images, train_labels, test_images, test_labels)
 
 
+def load_idx_folder(folder: str, data_dir: str | None = None) -> Dataset:
+  """An IDX folder, turned into an array_record TFDS dataset once, read with data_source."""
+  from vaejax import idx  # pylint: disable=g-import-not-at-top  (imports TFDS: slow)
+  builder = idx.prepare(folder, data_dir)
+  return _dataset(f'{IDX_PREFIX}{folder}', {split: builder.as_data_source(split)
+                                            for split in idx.SPLIT_FILES})
+
+
 def load(name: str, data_dir: str | None = None) -> Dataset:
-  """Loads 'mnist' (bundled) or 'tfds:NAME'."""
+  """Loads 'mnist' (bundled), 'fashion_mnist' (Debian's IDX files), 'idx:FOLDER' or 'tfds:NAME'."""
   if name == 'mnist':
     return load_bundled_mnist()
+  if name == 'fashion_mnist':
+    if not pathlib.Path(FASHION_MNIST_DIR).is_dir():
+      raise UserError(f'Fashion-MNIST is not in {FASHION_MNIST_DIR}: install it with '
+                      f'`apt-get install dataset-fashion-mnist`, or use idx:FOLDER')
+    return load_idx_folder(FASHION_MNIST_DIR, data_dir)
+  if name.startswith(IDX_PREFIX):
+    return load_idx_folder(name[len(IDX_PREFIX):], data_dir)
   if name.startswith(TFDS_PREFIX):
     return load_tfds(name[len(TFDS_PREFIX):], data_dir)
-  raise UserError(f"unknown dataset {name!r}; use 'mnist' (bundled) or 'tfds:NAME' "
-                  f"(e.g. tfds:fashion_mnist, tfds:kmnist, tfds:binarized_mnist)")
+  raise UserError(f"unknown dataset {name!r}; use 'mnist' (bundled), 'fashion_mnist', "
+                  f"'idx:FOLDER' or 'tfds:NAME' (e.g. tfds:kmnist, tfds:binarized_mnist)")
 
 
 def fixed_binarization(images: np.ndarray, key: jax.Array) -> np.ndarray:

@@ -14,8 +14,8 @@ import optax
 
 from vaejax import data
 from vaejax import diagnostics
-from vaejax import gradients
 from vaejax import evaluate as evaluate_lib
+from vaejax import gradients
 from vaejax import runs
 from vaejax.errors import UserError
 from vaejax.models import VAE, Params, make_model
@@ -84,6 +84,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                 'eval_chunk_size', 'checkpoint_every_epochs', 'max_checkpoints'):
     if config[field] < 1:
       raise UserError(f'{field} must be at least 1, got {config[field]}')
+  if config.snr_num_draws < 0:
+    raise UserError(f'snr_num_draws must be 0 (off) or positive, got {config.snr_num_draws}')
   if config.learning_rate <= 0:
     raise UserError(f'learning_rate must be positive, got {config.learning_rate}')
 

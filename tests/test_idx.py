@@ -1,0 +1,65 @@
+"""IDX folders (MNIST format) as TFDS datasets."""
+
+import gzip
+import pathlib
+
+import numpy as np
+import pytest
+
+from vaejax import data
+from vaejax import idx
+from vaejax.errors import UserError
+
+SHARED_FASHION_MNIST = pathlib.Path(__file__).parents[2] / 'shared' / 'data' / 'fashion_mnist'
+
+
+def _write_idx(path, array):
+  header = bytes([0, 0, 8, array.ndim]) + b''.join(d.to_bytes(4, 'big') for d in array.shape)
+  path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
+
+
+@pytest.fixture
+def idx_folder(tmp_path):
+  folder = tmp_path / 'tiny_idx'
+  folder.mkdir()
+  rng = np.random.default_rng(0)
+  arrays = {}
+  for split, (images, labels) in idx.SPLIT_FILES.items():
+    n = 12 if split == 'train' else 5
+    arrays[split] = (rng.integers(0, 256, (n, 28, 28)), rng.integers(0, 10, n))
+    _write_idx(folder / f'{images}.gz', arrays[split][0])
+    _write_idx(folder / f'{labels}.gz', arrays[split][1])
+  return folder, arrays
+
+
+def test_idx_folder_round_trips_through_tfds(idx_folder, tmp_path):
+  folder, arrays = idx_folder
+  dataset = data.load(f'idx:{folder}', str(tmp_path / 'tfds'))
+  images, labels = arrays['train']
+  expected = sorted(zip(map(bytes, images.reshape(12, 784).astype(np.uint8)), labels))
+  assert sorted(zip(map(bytes, dataset.train_images), dataset.train_labels)) == expected
+  assert dataset.test_images.shape == (5, 784)
+  assert (tmp_path / 'tfds' / 'idx_folder' / 'tiny_idx' / '1.0.0').is_dir()
+  again = data.load(f'idx:{folder}', str(tmp_path / 'tfds'))  # Prepared once, then read.
+  np.testing.assert_array_equal(again.train_images, dataset.train_images)
+
+
+def test_bad_idx_folders(tmp_path):
+  with pytest.raises(UserError, match='does not exist'):
+    data.load(f'idx:{tmp_path}/nowhere')
+  with pytest.raises(UserError, match='has no t10k-images-idx3-ubyte'):
+    data.load(f'idx:{tmp_path}', str(tmp_path / 'tfds'))
+
+
+def test_fashion_mnist_alias_says_how_to_install(monkeypatch, tmp_path):
+  monkeypatch.setattr(data, 'FASHION_MNIST_DIR', str(tmp_path / 'absent'))
+  with pytest.raises(UserError, match='apt-get install dataset-fashion-mnist'):
+    data.load('fashion_mnist')
+
+
+@pytest.mark.skipif(not SHARED_FASHION_MNIST.is_dir(), reason='../shared/data is not here')
+def test_real_fashion_mnist(tmp_path):
+  dataset = data.load(f'idx:{SHARED_FASHION_MNIST}', str(tmp_path))
+  assert dataset.train_images.shape == (60000, 784)
+  np.testing.assert_array_equal(np.bincount(dataset.train_labels), [6000] * 10)
+  np.testing.assert_array_equal(np.bincount(dataset.test_labels), [1000] * 10)
