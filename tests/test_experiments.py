@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -46,3 +47,12 @@ def test_diagnose_prints_snr_and_bounds(trained_run):
   assert len([l for l in lines if 'encoder_snr' in l]) == 4
   bounds = [l['iwae_bound'] for l in lines if 'iwae_bound' in l]
   assert len(bounds) == 2 and bounds[1] > bounds[0]
+
+
+def test_visualize_adds_interpolations(trained_run, tmp_path):
+  workdir, results = trained_run
+  copy = tmp_path / 'run'
+  shutil.copytree(workdir, copy)
+  assert 'wrote 4 pictures' in _run('visualize.py', f'--workdir={copy}')
+  assert (copy / 'pictures' / f"interpolations_{results['step']}.png").read_bytes()[:4] == (
+      b'\x89PNG')

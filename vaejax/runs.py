@@ -12,9 +12,14 @@ import pathlib
 import tempfile
 from typing import Any
 
+import matplotlib
 import ml_collections
+import numpy as np
 import orbax.checkpoint as ocp
 from tensorboardX import SummaryWriter
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
 from vaejax.errors import UserError
 
@@ -23,6 +28,7 @@ METRICS_FILE = 'metrics.jsonl'
 RESULTS_FILE = 'results.json'
 TRAIN_TIME_FILE = 'train_time.json'
 CHECKPOINT_DIR = 'checkpoints'
+PICTURES_DIR = 'pictures'
 MANIFEST_FILE = 'vaejax_sha256.json'
 
 
@@ -85,6 +91,25 @@ class MetricsLog:
     for name, value in metrics.items():
       if isinstance(value, (int, float)):
         self._writer.add_scalar(f'{split}/{name}', value, step)
+    self._writer.flush()
+
+  def write_pictures(self, step: int, pictures: dict) -> None:
+    """PNGs in workdir/pictures/<name>_<step>.png and TensorBoard images.
+
+    Args:
+      step: the training step they show.
+      pictures: name -> a grey image [H, W] in [0, 1], or a matplotlib figure.
+    """
+    folder = self._path.parent / PICTURES_DIR
+    folder.mkdir(exist_ok=True)
+    for name, picture in pictures.items():
+      path = folder / f'{name}_{step}.png'
+      if isinstance(picture, np.ndarray):
+        plt.imsave(path, picture, cmap='gray', vmin=0.0, vmax=1.0)
+        self._writer.add_image(f'pictures/{name}', picture, step, dataformats='HW')
+      else:
+        picture.savefig(path, dpi=120)
+        self._writer.add_figure(f'pictures/{name}', picture, step)  # Also closes it.
     self._writer.flush()
 
   def close(self) -> None:

@@ -16,6 +16,7 @@ from vaejax import data
 from vaejax import diagnostics
 from vaejax import evaluate as evaluate_lib
 from vaejax import gradients
+from vaejax import pictures
 from vaejax import runs
 from vaejax.errors import UserError
 from vaejax.models import VAE, Params, make_model
@@ -190,13 +191,18 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
                     make_optimizer(config, steps_per_epoch), keys, steps_per_epoch)
 
 
-def _evaluate(exp: Experiment, config: ml_collections.ConfigDict, params: Params) -> dict:
-  """Test metrics, and the gradient SNR on a fixed training batch unless snr_num_draws is 0."""
+def _evaluate(exp: Experiment, config: ml_collections.ConfigDict, params: Params,
+              metrics_log: runs.MetricsLog, step: int) -> dict:
+  """Test metrics, the gradient SNR on a fixed training batch (unless snr_num_draws is 0),
+  and pictures of the model (PNGs and TensorBoard images)."""
+  binarize_key, draws_key, pictures_key = jax.random.split(exp.keys.diagnostics, 3)
+  metrics_log.write_pictures(step, pictures.all_pictures(
+      exp.model, params, exp.dataset.test_images / 255.0, exp.dataset.test_labels,
+      pictures_key))
   metrics = evaluate_lib.evaluate(
       exp.model, params, exp.dataset.test_images, exp.keys.eval, config.eval_num_samples,
       exp.objective.num_samples, config.eval_batch_size, config.eval_chunk_size)
   if config.snr_num_draws > 0:
-    binarize_key, draws_key = jax.random.split(exp.keys.diagnostics)
     x = data.binarize(binarize_key, jnp.asarray(exp.dataset.train_images[:config.batch_size]))
     metrics.update(diagnostics.gradient_snr(exp.model, exp.objective, params, x, draws_key,
                                             config.snr_num_draws))
@@ -251,14 +257,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     progress.epoch_done(epoch, step, float(losses.mean()), seconds)
     last = epoch + 1 == config.num_epochs
     if config.eval_every_epochs > 0 and (epoch + 1) % config.eval_every_epochs == 0 and not last:
-      metrics.write('test', step, _evaluate(exp, config, state.params))
+      metrics.write('test', step, _evaluate(exp, config, state.params, metrics, step))
     if last or (epoch + 1) % config.checkpoint_every_epochs == 0:
       checkpoints.save(step, state)
       runs.write_train_seconds(workdir, step, train_seconds)
 
   results = runs.read_results(workdir)
   if results is None or start_epoch < config.num_epochs:
-    results = {'step': total_steps, **_evaluate(exp, config, state.params)}
+    results = {'step': total_steps,
+               **_evaluate(exp, config, state.params, metrics, total_steps)}
     metrics.write('final', total_steps, {k: v for k, v in results.items() if k != 'step'})
     results['train_seconds'] = train_seconds
     runs.write_results(workdir, results)
