@@ -175,6 +175,13 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   """Validates config, loads the data and builds the pieces a run needs."""
   validate_config(config)
   dataset = data.load(config.dataset, config.data_dir or None)
+  if config.held_out_label >= 0:
+    if config.held_out_label not in dataset.train_labels:
+      raise UserError(f'held_out_label {config.held_out_label} is not a label of '
+                      f'{config.dataset}')
+    keep = dataset.train_labels != config.held_out_label
+    dataset = dataset._replace(train_images=dataset.train_images[keep],
+                               train_labels=dataset.train_labels[keep])
   num_train = dataset.train_images.shape[0]
   if config.batch_size > num_train:
     raise UserError(f'batch_size {config.batch_size} is larger than the {num_train} '

@@ -14,6 +14,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.dataset = 'mnist'
   config.data_dir = ''
   config.binarization = 'dynamic'  # or 'fixed': one draw per image, kept for the whole run
+  config.held_out_label = -1  # >= 0: train without this class (anomaly detection)
   # Model.
   config.architecture = 'one_layer'  # or 'two_layer'
   config.latent_dim = 50
