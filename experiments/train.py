@@ -10,7 +10,6 @@ vaejax/configs/quick.py (IWAE, K = 5, 10 epochs at batch 100) expect, after 2 mi
 2 CPU cores: Test NLL 96.84 nats (ELBO -105.94, IWAE_k -101.01, KL 22.76, active units 36).
 """
 
-from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
