@@ -61,22 +61,18 @@ def cell_config(base, method: str, k: int):
   return config
 
 
-def cell_dir_name(method: str, k: int) -> str:
-  """Run directory of a cell; at K = 1 IWAE is the VAE (same math, same seed), trained once."""
-  if k == 1 and method == 'iwae':
-    method = 'vae'
-  return f'{method}_k{k}'
+def trained_method(method: str, k: int) -> str:
+  """The method a cell trains: at K = 1 IWAE is the VAE (same math, same seed), trained once."""
+  return 'vae' if k == 1 and method == 'iwae' else method
 
 
 def train_cell(base, method: str, k: int, workdir: pathlib.Path) -> dict:
   """Trains (or resumes, or just reads) one cell and measures its bound at several K."""
-  config = cell_config(base, method, k)
-  if cell_dir_name(method, k) != f'{method}_k{k}':
-    config = cell_config(base, 'vae', k)
-  cell_dir = workdir / cell_dir_name(method, k)
+  trained = trained_method(method, k)
+  config = cell_config(base, trained, k)
+  cell_dir = workdir / f'{trained}_k{k}'
   logging.info('Cell %s, K = %d: %s', method, k, cell_dir)
-  results = dict(vaejax.train_and_evaluate(config, str(cell_dir)))
-  results.update(vaejax.runs.read_results(cell_dir) or {})
+  results = vaejax.train_and_evaluate(config, str(cell_dir))
   bounds_file = cell_dir / 'bound_vs_k.json'
   if not bounds_file.exists():
     run = vaejax.load(cell_dir)

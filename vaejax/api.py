@@ -10,6 +10,7 @@ import ml_collections
 from jax.typing import ArrayLike
 
 from vaejax import evaluate
+from vaejax import models
 from vaejax import runs
 from vaejax import train
 from vaejax.errors import UserError
@@ -26,11 +27,11 @@ class Run:
 
   def encode(self, x: ArrayLike) -> tuple[jax.Array, jax.Array]:
     """(mean, std) of q(z | x), each [N, latent_dim]."""
-    return _encode(self.model, self.params, jnp.asarray(x, jnp.float32))
+    return models.encode_batch(self.model, self.params, jnp.asarray(x, jnp.float32))
 
   def decode(self, z: ArrayLike) -> jax.Array:
     """Bernoulli logits [N, 784] of x given latents z [N, latent_dim]."""
-    return _decode(self.model, self.params, jnp.asarray(z, jnp.float32))
+    return models.decode_batch(self.model, self.params, jnp.asarray(z, jnp.float32))
 
   def log_likelihood(self, x: ArrayLike, num_samples: int, key: jax.Array) -> jax.Array:
     """Per-example importance-sampled log p(x) in nats, [N]."""
@@ -41,16 +42,6 @@ class Run:
   def sample(self, key: jax.Array, n: int) -> jax.Array:
     """n images [n, 784] of pixel probabilities, drawn from the model."""
     return _sample(self.model, self.params, key, n)
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _encode(model, params, x):
-  return jax.vmap(model.encode, in_axes=(None, 0))(params, x)
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _decode(model, params, z):
-  return jax.vmap(model.decode, in_axes=(None, 0))(params, z)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))

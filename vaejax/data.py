@@ -8,9 +8,9 @@ files, no TensorFlow).
 """
 
 import hashlib
+import importlib.resources
 import io
 import pathlib
-import importlib.resources
 import time
 from typing import NamedTuple
 

@@ -11,6 +11,7 @@ are pure functions of `params`, and every random draw takes an explicit key.
 """
 
 import dataclasses
+import functools
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -198,6 +199,18 @@ class VAE:
       mean, std = self.decoder_layer(params, l, z)
       z = mean + std * jax.random.normal(keys[l - 1], mean.shape, mean.dtype)
     return jax.nn.sigmoid(self.decoder_layer(params, 0, z))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def encode_batch(model: VAE, params: Params, x: ArrayLike) -> tuple[jax.Array, jax.Array]:
+  """model.encode over a batch x [N, 784]: (mean, std), each [N, latent_dim]."""
+  return jax.vmap(model.encode, in_axes=(None, 0))(params, x)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def decode_batch(model: VAE, params: Params, z: ArrayLike) -> jax.Array:
+  """model.decode over a batch z [N, latent_dim]: logits [N, 784]."""
+  return jax.vmap(model.decode, in_axes=(None, 0))(params, z)
 
 
 ARCHITECTURES = ('one_layer', 'two_layer')

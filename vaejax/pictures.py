@@ -4,8 +4,6 @@ Prior samples, test images beside their reconstructions, latent traversals, inte
 and for a 2-D latent space the decoded manifold and the encoded test set coloured by label.
 """
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import matplotlib
@@ -14,6 +12,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
+from vaejax import models
 from vaejax.models import VAE, Params
 
 SIDE = 28
@@ -30,14 +29,12 @@ def tile(images: np.ndarray, cols: int) -> np.ndarray:
   return grid
 
 
-@functools.partial(jax.jit, static_argnums=0)
 def _decode_probs(model: VAE, params: Params, z: jax.Array) -> jax.Array:
-  return jax.nn.sigmoid(jax.vmap(model.decode, in_axes=(None, 0))(params, z))
+  return jax.nn.sigmoid(models.decode_batch(model, params, z))
 
 
-@functools.partial(jax.jit, static_argnums=0)
 def _encode_means(model: VAE, params: Params, x: jax.Array) -> jax.Array:
-  return jax.vmap(model.encode, in_axes=(None, 0))(params, x)[0]
+  return models.encode_batch(model, params, x)[0]
 
 
 def prior_samples(model: VAE, params: Params, key: jax.Array, n: int = 64) -> np.ndarray:
