@@ -45,8 +45,8 @@ def main(argv):
   vaejax.train_and_evaluate(config, _WORKDIR.value)
   run = vaejax.load(_WORKDIR.value)
   dataset = data.load(config.dataset, config.data_dir or None)
-  binarize_key, score_key = jax.random.split(jax.random.key(config.seed))
-  x = data.binarize(binarize_key, jnp.asarray(dataset.test_images))
+  prepare_key, score_key = jax.random.split(jax.random.key(config.seed))
+  x = run.model.likelihood.prepare(prepare_key, jnp.asarray(dataset.test_images))
   stats = evaluate.importance_sample(run.model, run.params, x, score_key, _NUM_SAMPLES.value)
   is_anomaly = dataset.test_labels == config.held_out_label
   scores = {f'-log p(x) (k={_NUM_SAMPLES.value})': -stats['log_px'], '-ELBO': -stats['elbo']}

@@ -5,11 +5,22 @@ import pathlib
 import sys
 
 from absl import app
+from absl import flags
 from absl import logging
+import jax
 
 import vaejax
 
 CONFIG_DIR = pathlib.Path(vaejax.__file__).parent / 'configs'
+_MULTIHOST = flags.DEFINE_bool(
+    'multihost', False, 'Start with jax.distributed.initialize(): the same command runs on '
+    'every host of a cluster (SLURM, Open MPI, Kubernetes, Cloud TPU), which it detects from '
+    'the environment. Use with --config.num_devices=0 to split batches over every device.')
+_COORDINATOR = flags.DEFINE_string(
+    'coordinator_address', None, 'With --multihost where the cluster is not detected: '
+    'host:port of process 0.')
+_NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'With --coordinator_address.')
+_PROCESS_ID = flags.DEFINE_integer('process_id', None, 'With --coordinator_address.')
 
 
 def config_path(name: str) -> str:
@@ -25,11 +36,25 @@ class _LibraryInfoFilter(std_logging.Filter):
     return record.levelno >= std_logging.WARNING or not noisy
 
 
+def _initialize_cluster() -> None:
+  jax.config.update('jax_cpu_collectives_implementation', 'gloo')  # CPU-only clusters.
+  try:
+    jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+  except (ValueError, RuntimeError) as e:
+    raise vaejax.UserError(f'--multihost: no cluster to join ({str(e).splitlines()[0]}); '
+                           f'launch under SLURM/MPI/Kubernetes/TPU, or pass '
+                           f'--coordinator_address, --num_processes and --process_id') from None
+  logging.info('Process %d of %d; %d devices in all.', jax.process_index(),
+               jax.process_count(), jax.device_count())
+
+
 def run(main) -> None:
   """app.run(main) with quiet library logs; a UserError prints one line and exits with 1."""
   def guarded(argv):
     logging.get_absl_handler().addFilter(_LibraryInfoFilter())
     try:
+      if _MULTIHOST.value:
+        _initialize_cluster()
       main(argv)
     except vaejax.UserError as e:
       print(f'error: {e}', file=sys.stderr)

@@ -77,7 +77,8 @@ def train_cell(base, method: str, k: int, workdir: pathlib.Path) -> dict:
   if not bounds_file.exists():
     run = vaejax.load(cell_dir)
     images = data.load(config.dataset, config.data_dir or None).test_images
-    x = data.binarize(jax.random.key(config.seed), jnp.asarray(images[:_BOUND_EXAMPLES.value]))
+    x = run.model.likelihood.prepare(jax.random.key(config.seed),
+                                     jnp.asarray(images[:_BOUND_EXAMPLES.value]))
     bounds = diagnostics.bound_vs_k(run.model, run.params, x, jax.random.key(config.seed + 1),
                                     [int(b) for b in _BOUND_KS.value])
     bounds_file.write_text(json.dumps({str(b): v for b, v in bounds.items()}))

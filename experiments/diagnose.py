@@ -36,7 +36,8 @@ def main(argv):
   config = run.config
   dataset = data.load(config.dataset, config.data_dir or None)
   batch_key, draw_key, test_key, bound_key = jax.random.split(jax.random.key(_SEED.value), 4)
-  x = data.binarize(batch_key, jnp.asarray(dataset.train_images[:config.batch_size]))
+  x = run.model.likelihood.prepare(batch_key,
+                                   jnp.asarray(dataset.train_images[:config.batch_size]))
   for estimator in _ESTIMATORS.value:
     for k in (int(k) for k in _NUM_SAMPLES.value):
       objective = objectives.make_objective(config.objective, k, config.num_groups,
@@ -44,7 +45,8 @@ def main(argv):
       snr = diagnostics.gradient_snr(run.model, objective, run.params, x, draw_key,
                                      _NUM_DRAWS.value)
       print(json.dumps({'objective': config.objective, 'estimator': estimator, 'k': k, **snr}))
-  x_test = data.binarize(test_key, jnp.asarray(dataset.test_images[:_NUM_EXAMPLES.value]))
+  x_test = run.model.likelihood.prepare(
+      test_key, jnp.asarray(dataset.test_images[:_NUM_EXAMPLES.value]))
   bounds = diagnostics.bound_vs_k(run.model, run.params, x_test, bound_key,
                                   [int(k) for k in _BOUND_KS.value])
   for k, bound in bounds.items():

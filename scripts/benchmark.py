@@ -1,11 +1,16 @@
 """Steady-state training speed of the paper's one-layer model on random binary data.
 
   python scripts/benchmark.py --batch_size=20 --num_samples=50 --seconds=10 --baseline
+  python scripts/benchmark.py --num_models=4 --baseline         # 4 seeds as one program
+  python scripts/benchmark.py --latent_dims=2,5,10,20,50 --baseline   # a padded size sweep
+  python scripts/benchmark.py --devices=8 --batch_size=200 --baseline  # data parallel
 
-Times the real training code (the scanned, jitted epoch experiments/train.py runs) and prints
-one JSON line with examples_per_s and the achieved GFLOP/s. With --baseline it also times, in
-the same process, the same train_step jitted alone and called once per batch from a Python
-loop (as the Flax VAE example trains), and prints the ratio of the two.
+Times the real training code (the scanned, jitted epochs experiments/train.py and
+experiments/sweep_latent.py run) and prints one JSON line with examples_per_s (every model's
+examples counted) and the achieved GFLOP/s. With --baseline it also times, in the same process,
+what the measured variant replaces: for one model, the same train_step jitted alone and called
+once per batch from a Python loop (as the Flax VAE example trains); for several models, each
+trained alone, one after another; for several devices, one device. It prints the ratio.
 """
 
 import json
@@ -18,6 +23,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from vaejax import sharding
+from vaejax import sweep
 from vaejax import train
 from vaejax.configs import default
 from vaejax.models import make_model
@@ -33,8 +40,13 @@ _BASELINE = flags.DEFINE_bool('baseline', False, 'Also time a per-batch Python l
 _NUM_MODELS = flags.DEFINE_integer(
     'num_models', 1, 'Train this many models (seeds) as one vmapped program; examples/s '
     'counts every model\'s examples. With --baseline, compared with one model at a time.')
-
-
+_LATENT_DIMS = flags.DEFINE_list(
+    'latent_dims', [], 'Train one model per latent size as one vmapped program, padded to the '
+    'largest (the latent-size sweep). With --baseline, compared with each size alone in turn.')
+_DEVICES = flags.DEFINE_integer(
+    'devices', 1, 'Split each batch across this many devices (on CPU, simulated ones); with '
+    '--num_models, spread the models across them instead. With --baseline, compared with one '
+    'device.')
 def flops_per_example(model, num_samples: int) -> float:
   """Matrix-multiply FLOPs of one training example: forward and backward, 3 x 2 x MACs."""
   params = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros(784))
@@ -61,8 +73,21 @@ def make_config() -> ml_collections.ConfigDict:
   return config
 
 
+def _timed_epoch(train_epoch, state, *args, examples: int):
+  """A run_once for _time: one call of train_epoch, its state carried to the next call."""
+  holder = {'state': state, 'epoch': 0}
+
+  def run_once():
+    holder['state'], metrics = train_epoch(holder['state'], *args, holder['epoch'])
+    holder['epoch'] += 1
+    metrics['loss'].block_until_ready()
+
+  return run_once, examples
+
+
 def main(argv):
   del argv
+  jax.config.update('jax_num_cpu_devices', _DEVICES.value)  # Before any device is used.
   config = make_config()
   batch_size, steps = config.batch_size, _STEPS_PER_CALL.value
   model = make_model(config.architecture, config.latent_dim)
@@ -72,64 +97,83 @@ def main(argv):
   images_np = np.asarray(
       jax.random.bernoulli(keys.data, 0.13, (steps * batch_size, 784)), np.uint8) * 255
   images = jnp.asarray(images_np)
-  init = lambda key: train.init_state(model, optimizer, key, images_np.mean(0) / 255.0)
-  train_step = train.make_train_step(model, objective, optimizer)
+  pixel_mean = images_np.mean(0) / 255.0
+  init = lambda m, key: train.init_state(m, optimizer, key, pixel_mean)
+  examples = steps * batch_size
 
-  num_models = _NUM_MODELS.value
-  if num_models == 1:
-    train_epoch = train.make_train_epoch(train_step, images.shape[0], batch_size)
-    state, epoch_args = init(keys.init), (keys.data, keys.train)
+  def one_model(m, mesh=None):
+    """One model's scanned epoch (split over mesh's devices, if any), timed."""
+    epoch = train.make_train_epoch(train.make_train_step(m, objective, optimizer),
+                                   images.shape[0], batch_size, mesh)
+    state, data = init(m, keys.init), images
+    if mesh is not None:
+      state, data = sharding.replicate(state, mesh), sharding.replicate(images_np, mesh)
+    return _timed_epoch(epoch, state, data, keys.data, keys.train, examples=examples)
+
+  def many_models(models, mesh):
+    """Several models (one per entry of models) as one vmapped, padded program, timed."""
+    padded = sweep.with_top_latent(models[0], max(m.latent_dim for m in models))
+    shapes = jax.eval_shape(lambda: init(padded, keys.init))
+    run_keys = [train.run_keys(seed) for seed in range(len(models))]
+    stack = lambda trees: jax.tree.map(lambda *xs: np.stack(xs), *trees)
+    states = stack([sweep.resize_latent(init(m, k.init), m.latent_dim, padded.latent_dim, shapes)
+                    for m, k in zip(models, run_keys)])
+    masks = stack([sweep.latent_mask(m, padded, 784) for m in models])
+    args = (states, masks, jnp.stack([k.data for k in run_keys]),
+            jnp.stack([k.train for k in run_keys]))
+    data = images
+    if mesh is not None:
+      args, data = sharding.split_models(args, mesh), sharding.replicate(images_np, mesh)
+    epoch = sweep.make_sweep_train_epoch(train.make_train_step(padded, objective, optimizer),
+                                         images.shape[0], batch_size)
+    return _timed_epoch(epoch, args[0], args[1], data, *args[2:],
+                        examples=len(models) * examples)
+
+  latent_dims = [int(d) for d in _LATENT_DIMS.value]
+  num_models, devices = _NUM_MODELS.value, _DEVICES.value
+  result = {'device': jax.devices()[0].device_kind, 'batch_size': batch_size,
+            'num_samples': config.num_samples, 'latent_dim': config.latent_dim,
+            'objective': config.objective, 'gradient_estimator': config.gradient_estimator,
+            'num_models': len(latent_dims) or num_models, 'latent_dims': latent_dims,
+            'devices': devices}
+  if latent_dims or num_models > 1:
+    models = ([make_model(config.architecture, d) for d in latent_dims] if latent_dims
+              else [model] * num_models)
+    measured = many_models(models, sharding.model_mesh(len(models)) if devices > 1 else None)
+    baseline = ('each model alone, one after another', [one_model(m) for m in models])
   else:
-    train_epoch = train.make_multi_model_train_epoch(train_step, images.shape[0], batch_size)
-    model_keys = [train.run_keys(seed) for seed in range(num_models)]
-    state = jax.vmap(init)(jnp.stack([k.init for k in model_keys]))
-    epoch_args = (jnp.stack([k.data for k in model_keys]),
-                  jnp.stack([k.train for k in model_keys]))
-  holder = {'state': state, 'epoch': 0}
-
-  def scanned_call():
-    holder['state'], metrics = train_epoch(holder['state'], images, *epoch_args,
-                                           holder['epoch'])
-    holder['epoch'] += 1
-    metrics['loss'].block_until_ready()
-
-  result = {
-      'device': jax.devices()[0].device_kind, 'batch_size': batch_size,
-      'num_samples': config.num_samples, 'latent_dim': config.latent_dim,
-      'objective': config.objective, 'gradient_estimator': config.gradient_estimator,
-      'num_models': num_models,
-      'examples_per_s': _time(scanned_call, num_models * steps * batch_size, _SECONDS.value),
-  }
-  result['gflop_per_s'] = result['examples_per_s'] * flops_per_example(
-      model, objective.total_samples) / 1e9
-
-  if _BASELINE.value and num_models == 1:
-    jitted_step = jax.jit(train_step, donate_argnums=0)
-    loop = {'state': init(keys.init)}
-
-    def python_loop():
-      state = loop['state']
-      for i in range(steps):
-        batch = images_np[i * batch_size:(i + 1) * batch_size]
-        state, metrics = jitted_step(state, batch, jax.random.fold_in(keys.train, state.step))
-      metrics['loss'].block_until_ready()
-      loop['state'] = state
-
-    result['baseline'] = 'one jitted step per batch from a Python loop'
-    result['baseline_examples_per_s'] = _time(python_loop, steps * batch_size, _SECONDS.value)
-  elif _BASELINE.value:
-    one = {'state': init(keys.init)}
-    single_epoch = train.make_train_epoch(train_step, images.shape[0], batch_size)
-
-    def one_model():
-      one['state'], metrics = single_epoch(one['state'], images, keys.data, keys.train, 0)
-      metrics['loss'].block_until_ready()
-
-    result['baseline'] = 'the models one after another'
-    result['baseline_examples_per_s'] = _time(one_model, steps * batch_size, _SECONDS.value)
+    measured = one_model(model, sharding.data_mesh(devices, batch_size))
+    baseline = ('one jitted step per batch from a Python loop', [python_loop(
+        jax.jit(train.make_train_step(model, objective, optimizer), donate_argnums=0),
+        init(model, keys.init), images_np, keys.train, batch_size, steps)])
+    if devices > 1:
+      baseline = ('the same on one device', [one_model(model)])
+  result['examples_per_s'] = _time(*measured, _SECONDS.value)
+  if not latent_dims:
+    result['gflop_per_s'] = result['examples_per_s'] * flops_per_example(
+        model, objective.total_samples) / 1e9
   if _BASELINE.value:
+    name, runs = baseline
+    seconds = sum(n / _time(run_once, n, _SECONDS.value / len(runs)) for run_once, n in runs)
+    result['baseline'] = name
+    result['baseline_examples_per_s'] = sum(n for _, n in runs) / seconds
     result['speedup'] = result['examples_per_s'] / result['baseline_examples_per_s']
   print(json.dumps(result))
+
+
+def python_loop(jitted_step, state, images_np, train_key, batch_size: int, steps: int):
+  """The baseline: one jitted step per batch, fed from a Python loop (as the Flax VAE example)."""
+  holder = {'state': state}
+
+  def run_once():
+    state = holder['state']
+    for i in range(steps):
+      batch = images_np[i * batch_size:(i + 1) * batch_size]
+      state, metrics = jitted_step(state, batch, jax.random.fold_in(train_key, state.step))
+    metrics['loss'].block_until_ready()
+    holder['state'] = state
+
+  return run_once, steps * batch_size
 
 
 if __name__ == '__main__':

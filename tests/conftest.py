@@ -1,20 +1,32 @@
-"""Strict numerics for every test: no implicit rank promotion, shared tiny configs."""
+"""Strict numerics for every test: no implicit rank promotion, shared tiny configs.
+
+Tests marked multidevice need 8 devices: scripts/test.sh runs them in a process of their own
+with JAX_NUM_CPU_DEVICES=8 (8 simulated CPU devices); elsewhere they are skipped.
+"""
+
+import gzip
 
 import jax
+import numpy as np
 import pytest
 
-from vaejax.configs import default
+from vaejax import data
+from vaejax import idx
+from vaejax.configs import tiny
 
 jax.config.update('jax_numpy_rank_promotion', 'raise')
+MULTIDEVICE_COUNT = 8
+
+
+def pytest_runtest_setup(item):
+  if item.get_closest_marker('multidevice') and jax.device_count() < MULTIDEVICE_COUNT:
+    pytest.skip(f'needs {MULTIDEVICE_COUNT} devices: run with '
+                f'JAX_NUM_CPU_DEVICES={MULTIDEVICE_COUNT} (scripts/test.sh does)')
 
 
 def tiny_config(**overrides):
-  """The paper's model on the bundled MNIST, one short epoch, cheap evaluation."""
-  config = default.get_config()
-  config.update(objective='iwae', num_samples=2, batch_size=200, num_epochs=1,
-                schedule='constant', eval_num_samples=8, eval_every_epochs=0,
-                eval_batch_size=500, eval_chunk_size=8, checkpoint_every_epochs=1,
-                snr_num_draws=4)
+  """vaejax/configs/tiny.py (the paper's model, one short epoch) with overrides."""
+  config = tiny.get_config()
   config.update(**overrides)
   return config
 
@@ -26,3 +38,28 @@ def trained_run(tmp_path_factory):
   workdir = tmp_path_factory.mktemp('trained')
   results = train.train_and_evaluate(tiny_config(), str(workdir))
   return workdir, results
+
+
+def write_idx(path, array):
+  """array as a gzipped IDX file (the MNIST format)."""
+  header = bytes([0, 0, 8, array.ndim]) + b''.join(d.to_bytes(4, 'big') for d in array.shape)
+  path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
+
+
+@pytest.fixture(scope='session')
+def small_mnist(tmp_path_factory):
+  """Config overrides for the first 2000 training and 500 test images of the bundled MNIST,
+  an IDX folder prepared as a TFDS dataset: real data for runs that need to be quick."""
+  root = tmp_path_factory.mktemp('small_mnist')
+  folder = root / 'mnist2000'
+  folder.mkdir()
+  mnist = data.load('mnist')
+  splits = {'train': (mnist.train_images[:2000], mnist.train_labels[:2000]),
+            'test': (mnist.test_images[:500], mnist.test_labels[:500])}
+  for split, (images_file, labels_file) in idx.SPLIT_FILES.items():
+    images, labels = splits[split]
+    write_idx(folder / f'{images_file}.gz', images.reshape(-1, 28, 28))
+    write_idx(folder / f'{labels_file}.gz', labels)
+  overrides = {'dataset': f'idx:{folder}', 'data_dir': str(root / 'tfds')}
+  data.load(overrides['dataset'], overrides['data_dir'])  # Prepared once, here.
+  return overrides

@@ -20,6 +20,9 @@ ROOT = pathlib.Path(__file__).parent.parent
     ({'dataset': 'cifar11'}, "unknown dataset 'cifar11'"),
     ({'objective': 'elbow'}, "unknown objective 'elbow'"),
     ({'architecture': 'three_layer'}, "unknown architecture 'three_layer'"),
+    ({'likelihood': 'poisson'}, "unknown likelihood 'poisson'"),
+    ({'likelihood': 'gaussian', 'binarization': 'fixed'},
+     "binarization 'fixed' is for the Bernoulli likelihood only"),
     ({'gradient_estimator': 'reinforce'}, "unknown gradient estimator 'reinforce'"),
     ({'num_samples': 0}, 'num_samples (K) must be at least 1'),
     ({'latent_dim': 0}, 'latent_dim must be at least 1'),
@@ -69,14 +72,14 @@ def test_corrupt_checkpoint_names_itself(tmp_path):
     train.train_and_evaluate(config, str(tmp_path))
 
 
-def test_unfinished_checkpoint_is_ignored(tmp_path):
-  config = tiny_config(batch_size=600, num_epochs=2)
+def test_unfinished_checkpoint_is_ignored(small_mnist, tmp_path):
+  config = tiny_config(**small_mnist, num_epochs=2)  # 10 steps an epoch.
   train.train_and_evaluate(config, str(tmp_path))
-  final = tmp_path / runs.CHECKPOINT_DIR / '200'
-  final.rename(final.with_name('200.orbax-checkpoint-tmp-1234'))  # A save cut off midway.
+  final = tmp_path / runs.CHECKPOINT_DIR / '20'
+  final.rename(final.with_name('20.orbax-checkpoint-tmp-1234'))  # A save cut off midway.
   (tmp_path / runs.RESULTS_FILE).unlink()
-  assert runs.Checkpoints(tmp_path).latest_step() == 100
-  assert train.train_and_evaluate(config, str(tmp_path))['step'] == 200
+  assert runs.Checkpoints(tmp_path).latest_step() == 10
+  assert train.train_and_evaluate(config, str(tmp_path))['step'] == 20
 
 
 def test_divergence_stops_at_its_step(tmp_path):
@@ -86,26 +89,26 @@ def test_divergence_stops_at_its_step(tmp_path):
     train.train_and_evaluate(config, str(tmp_path))
 
 
-def test_nan_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+def test_nan_keeps_the_last_good_checkpoint(small_mnist, tmp_path, monkeypatch):
   real_make_train_step = train.make_train_step
 
   def make_poisoned_train_step(*args):
-    """The real step, whose loss turns NaN from step 150 (in the second epoch) on."""
+    """The real step, whose loss turns NaN from step 15 (in the second epoch) on."""
     step = real_make_train_step(*args)
 
     def poisoned(state, batch, key):
       new_state, metrics = step(state, batch, key)
-      return new_state, {'loss': jnp.where(state.step >= 150, jnp.nan, metrics['loss'])}
+      return new_state, {'loss': jnp.where(state.step >= 15, jnp.nan, metrics['loss'])}
     return poisoned
 
   monkeypatch.setattr(train, 'make_train_step', make_poisoned_train_step)
-  config = tiny_config(batch_size=600, num_epochs=3)
-  with pytest.raises(UserError, match=r'loss became nan at step 150 \(epoch 2\); the last good '
-                                      r'checkpoint \(step 100\) is kept'):
+  config = tiny_config(**small_mnist, num_epochs=3)  # 10 steps an epoch.
+  with pytest.raises(UserError, match=r'loss became nan at step 15 \(epoch 2\); the last good '
+                                      r'checkpoint \(step 10\) is kept'):
     train.train_and_evaluate(config, str(tmp_path))
-  assert runs.Checkpoints(tmp_path).latest_step() == 100
+  assert runs.Checkpoints(tmp_path).latest_step() == 10
   monkeypatch.undo()
-  assert train.train_and_evaluate(config, str(tmp_path))['step'] == 300  # Resumes from it.
+  assert train.train_and_evaluate(config, str(tmp_path))['step'] == 30  # Resumes from it.
 
 
 def _run_cli(*args):

@@ -7,6 +7,8 @@ import shutil
 import subprocess
 import sys
 
+import vaejax
+
 ROOT = pathlib.Path(__file__).parent.parent
 TINY = ['--config.num_epochs=1', '--config.batch_size=600', '--config.eval_num_samples=8',
         '--config.eval_chunk_size=8', '--config.eval_batch_size=500', '--config.snr_num_draws=4']
@@ -20,8 +22,9 @@ def _run(script, *args):
   return result.stdout
 
 
-def test_compare_samples_writes_table_and_plots_and_skips_finished_cells(tmp_path):
+def test_compare_samples_writes_table_and_plots_and_skips_finished_cells(small_mnist, tmp_path):
   args = [f'--workdir={tmp_path}', f'--config={ROOT}/vaejax/configs/compare_quick.py', *TINY,
+          *[f'--config.{k}={v}' for k, v in small_mnist.items()],
           '--methods=vae,iwae', '--num_samples=1,2', '--bound_ks=1,4', '--bound_examples=20']
   stdout = _run('compare_samples.py', *args)
   assert '| method | K |' in stdout
@@ -56,3 +59,17 @@ def test_visualize_adds_interpolations(trained_run, tmp_path):
   assert 'wrote 4 pictures' in _run('visualize.py', f'--workdir={copy}')
   assert (copy / 'pictures' / f"interpolations_{results['step']}.png").read_bytes()[:4] == (
       b'\x89PNG')
+
+
+def test_sweep_latent_writes_runs_table_and_plot(small_mnist, tmp_path):
+  args = [f'--workdir={tmp_path}', f'--config={ROOT}/vaejax/configs/tiny.py',
+          *[f'--config.{k}={v}' for k, v in small_mnist.items()],
+          '--latent_dims=2,3', '--seeds=0,1', '--strategy=vmap']
+  stdout = _run('sweep_latent.py', *args)
+  assert '| latent units | seeds |' in stdout
+  summary = json.loads((tmp_path / 'results.json').read_text())['summary']
+  assert [(s['latent_dim'], s['seeds']) for s in summary] == [(2, [0, 1]), (3, [0, 1])]
+  assert all(s['nll_std'] > 0 and s['active_units'] <= s['latent_dim'] for s in summary)
+  assert (tmp_path / 'latent_sweep.png').read_bytes()[:4] == b'\x89PNG'
+  run = vaejax.load(tmp_path / 'latent3_seed1')
+  assert run.model.latent_dim == 3 and run.config.seed == 1

@@ -1,6 +1,5 @@
 """IDX folders (MNIST format) as TFDS datasets."""
 
-import gzip
 import pathlib
 
 import numpy as np
@@ -9,13 +8,9 @@ import pytest
 from vaejax import data
 from vaejax import idx
 from vaejax.errors import UserError
+from tests.conftest import write_idx
 
 SHARED_FASHION_MNIST = pathlib.Path(__file__).parents[2] / 'shared' / 'data' / 'fashion_mnist'
-
-
-def _write_idx(path, array):
-  header = bytes([0, 0, 8, array.ndim]) + b''.join(d.to_bytes(4, 'big') for d in array.shape)
-  path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
 
 
 @pytest.fixture
@@ -27,8 +22,8 @@ def idx_folder(tmp_path):
   for split, (images, labels) in idx.SPLIT_FILES.items():
     n = 12 if split == 'train' else 5
     arrays[split] = (rng.integers(0, 256, (n, 28, 28)), rng.integers(0, 10, n))
-    _write_idx(folder / f'{images}.gz', arrays[split][0])
-    _write_idx(folder / f'{labels}.gz', arrays[split][1])
+    write_idx(folder / f'{images}.gz', arrays[split][0])
+    write_idx(folder / f'{labels}.gz', arrays[split][1])
   return folder, arrays
 
 
@@ -57,9 +52,16 @@ def test_fashion_mnist_alias_says_how_to_install(monkeypatch, tmp_path):
     data.load('fashion_mnist')
 
 
-@pytest.mark.skipif(not SHARED_FASHION_MNIST.is_dir(), reason='../shared/data is not here')
+# The real Fashion-MNIST: Debian's package (.ci/run installs it), else ../shared/data's copy.
+FASHION_MNIST = ('fashion_mnist' if pathlib.Path(data.FASHION_MNIST_DIR).is_dir() else
+                 f'idx:{SHARED_FASHION_MNIST}' if SHARED_FASHION_MNIST.is_dir() else None)
+
+
+@pytest.mark.skipif(FASHION_MNIST is None, reason=f'{data.FASHION_MNIST_DIR} is absent: '
+                    'apt-get install dataset-fashion-mnist')
 def test_real_fashion_mnist(tmp_path):
-  dataset = data.load(f'idx:{SHARED_FASHION_MNIST}', str(tmp_path))
-  assert dataset.train_images.shape == (60000, 784)
+  dataset = data.load(FASHION_MNIST, str(tmp_path))
+  assert dataset.image_shape == (28, 28, 1)
+  assert dataset.train_images.shape == (60000, 784) and dataset.test_images.shape == (10000, 784)
   np.testing.assert_array_equal(np.bincount(dataset.train_labels), [6000] * 10)
   np.testing.assert_array_equal(np.bincount(dataset.test_labels), [1000] * 10)

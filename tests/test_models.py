@@ -55,3 +55,24 @@ def test_bernoulli_log_prob_is_stable_for_extreme_logits():
                              expected_ones, rtol=1e-6, atol=1e-12)
   np.testing.assert_allclose(distributions.bernoulli_log_prob(zeros, logits),
                              jnp.sum(jax.nn.log_sigmoid(-logits)), rtol=1e-6)
+
+
+@pytest.mark.parametrize('image_shape', [(28, 28, 1), (32, 32, 3)])
+def test_conv_model_trains_a_tiny_epoch_and_decodes_to_the_image_shape(image_shape):
+  import optax  # pylint: disable=g-import-not-at-top
+  from vaejax import train  # pylint: disable=g-import-not-at-top
+  model = models.make_model('conv', 4, image_shape, 'logistic')
+  d = int(np.prod(image_shape))
+  images = jax.random.randint(jax.random.key(0), (40, d), 0, 256).astype(jnp.uint8)
+  optimizer = optax.adam(1e-3)
+  state = train.init_state(model, optimizer, jax.random.key(1), images.mean(axis=0) / 255.0)
+  objective = objectives.make_objective('iwae', 2, 1, 0.5, 'reparam')
+  epoch = train.make_train_epoch(train.make_train_step(model, objective, optimizer), 40, 10)
+  keys = train.run_keys(0)
+  state, metrics = epoch(state, images, keys.data, keys.train, 0)
+  assert metrics['loss'].shape == (4,) and np.all(np.isfinite(metrics['loss']))
+  mean, std = models.encode_batch(model, state.params, images[:3] / 255.0)
+  assert mean.shape == std.shape == (3, 4)
+  assert models.decode_batch(model, state.params, mean).shape == (3, d)
+  samples = model.sample(state.params, jax.random.key(2), 2)
+  assert samples.shape == (2, d) and bool(jnp.all((samples >= 0) & (samples <= 1)))

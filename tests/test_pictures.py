@@ -22,6 +22,14 @@ def test_tile_places_images_in_rows():
   np.testing.assert_allclose(grid[29 + 5, 2 * 29 + 5], 1.0)  # Past the last image: blank.
 
 
+def test_tile_keeps_colours():
+  images = np.stack([np.full((32, 32, 3), [i / 10, 0.5, 1 - i / 10]).ravel() for i in range(4)])
+  grid = pictures.tile(images, cols=2, image_shape=(32, 32, 3))
+  assert grid.shape == (2 * 33 - 1, 2 * 33 - 1, 3)
+  np.testing.assert_allclose(grid[33 + 5, 33 + 5], [0.3, 0.5, 0.7])  # Image 3.
+  np.testing.assert_allclose(grid[32, 5], [1.0, 1.0, 1.0])  # The gap between rows.
+
+
 def test_pictures_of_a_two_dimensional_latent_space():
   model, params = _model(2)
   x = np.asarray(jax.random.uniform(jax.random.key(1), (40, 784)))

@@ -9,7 +9,9 @@ import jax.numpy as jnp
 import ml_collections
 from jax.typing import ArrayLike
 
+from vaejax import data
 from vaejax import evaluate
+from vaejax import likelihoods
 from vaejax import models
 from vaejax import runs
 from vaejax import train
@@ -19,7 +21,8 @@ from vaejax.models import VAE, Params, make_model
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-  """A run's config, model and newest parameters. x is [N, 784] with values in [0, 1]."""
+  """A run's config, model and newest parameters. x is [N, D] (D = H * W * C of the run's
+  images) with values in [0, 1]."""
   config: ml_collections.ConfigDict
   model: VAE
   params: Params
@@ -30,17 +33,22 @@ class Run:
     return models.encode_batch(self.model, self.params, jnp.asarray(x, jnp.float32))
 
   def decode(self, z: ArrayLike) -> jax.Array:
-    """Bernoulli logits [N, 784] of x given latents z [N, latent_dim]."""
+    """The decoder's outputs [N, D] given latents z [N, latent_dim] (Bernoulli: logits)."""
     return models.decode_batch(self.model, self.params, jnp.asarray(z, jnp.float32))
 
+  def mean(self, z: ArrayLike) -> jax.Array:
+    """The mean images [N, D] in [0, 1] given latents z [N, latent_dim]."""
+    return likelihoods.mean(self.decode(z))
+
   def log_likelihood(self, x: ArrayLike, num_samples: int, key: jax.Array) -> jax.Array:
-    """Per-example importance-sampled log p(x) in nats, [N]."""
+    """Per-example importance-sampled log p(x) in nats, [N], of x as the run's likelihood
+    prepares it (binary for Bernoulli, dequantized for Gaussian, k / 255 for logistic)."""
     stats = evaluate.importance_sample(self.model, self.params, jnp.asarray(x, jnp.float32),
                                        key, num_samples)
     return jnp.asarray(stats['log_px'])
 
   def sample(self, key: jax.Array, n: int) -> jax.Array:
-    """n images [n, 784] of pixel probabilities, drawn from the model."""
+    """n mean images [n, D] in [0, 1] of latents drawn from the prior."""
     return _sample(self.model, self.params, key, n)
 
 
@@ -50,12 +58,17 @@ def _sample(model, params, key, n):
 
 
 def load(workdir: str | os.PathLike) -> Run:
-  """Restores a run's config and the parameters of its newest checkpoint."""
+  """Restores a run's config and the parameters of its newest checkpoint.
+
+  Reads the run's dataset for the images' shape.
+  """
   config = runs.read_config(workdir)
-  model = make_model(config.architecture, config.latent_dim)
+  image_shape = data.load(config.dataset, config.data_dir or None).image_shape
+  model = make_model(config.architecture, config.latent_dim, image_shape,
+                     config.likelihood)
   optimizer = train.make_optimizer(config, steps_per_epoch=1)
-  target = jax.eval_shape(
-      lambda: train.init_state(model, optimizer, jax.random.key(0), jnp.zeros(784)))
+  target = jax.eval_shape(lambda: train.init_state(model, optimizer, jax.random.key(0),
+                                                   jnp.zeros(model.num_pixels)))
   checkpoints = runs.Checkpoints(workdir)
   step = checkpoints.latest_step()
   if step is None:

@@ -3,8 +3,9 @@
 The default dataset, 'mnist', is the full MNIST bundled with vaejax (vaejax/bundled/README.md);
 it needs no network. 'idx:FOLDER' turns a folder of IDX files into a TFDS dataset once
 (vaejax/idx.py) and 'fashion_mnist' is Debian's Fashion-MNIST folder; 'tfds:NAME' reads a TFDS
-dataset prepared in the TFDS data dir. All three read with tfds.data_source (array_record
-files, no TensorFlow).
+dataset prepared in the TFDS data dir (mnist, fashion_mnist, kmnist, binarized_mnist,
+omniglot, cifar10, ...). All three read with tfds.data_source (array_record files, no
+TensorFlow). Images keep their shape and colours (cifar10: 32x32x3, omniglot: 105x105x3).
 """
 
 import hashlib
@@ -24,14 +25,17 @@ MNIST_SHA256 = '39b9b1ffaa0ba4d8995a616551f0966941fe02a3fe79ba4a9db7373db16d53ad
 TFDS_PREFIX = 'tfds:'
 IDX_PREFIX = 'idx:'
 FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist'  # Debian: dataset-fashion-mnist
+SPLITS = ('train', 'test')
 
 
 class Dataset(NamedTuple):
-  """Images flattened to [N, 784] uint8 intensities in 0..255, and integer labels."""
+  """Images flattened to [N, H * W * C] uint8 intensities in 0..255, integer labels (-1 for
+  a dataset without labels) and the images' shape (H, W, C)."""
   train_images: np.ndarray
   train_labels: np.ndarray
   test_images: np.ndarray
   test_labels: np.ndarray
+  image_shape: tuple[int, int, int]
 
 
 def load_bundled_mnist() -> Dataset:
@@ -42,17 +46,19 @@ def load_bundled_mnist() -> Dataset:
     raise UserError(f'bundled MNIST is corrupt: SHA-256 {digest}, expected {MNIST_SHA256}')
   with np.load(io.BytesIO(raw)) as f:
     return Dataset(f['train_images'].reshape(-1, 784), f['train_labels'],
-                   f['test_images'].reshape(-1, 784), f['test_labels'])
+                   f['test_images'].reshape(-1, 784), f['test_labels'], (28, 28, 1))
 
 
 def _read_source(source) -> tuple[np.ndarray, np.ndarray]:
-  """(images [N, pixels] uint8, labels [N]) of a tfds data source of 'image' and 'label'."""
+  """(images [N, H, W, C] uint8, labels [N]) of a tfds data source with an 'image' and
+  perhaps a 'label' (-1 without)."""
   examples = source.__getitems__(range(len(source)))
   images = np.stack([np.asarray(e['image']) for e in examples])
-  images = images.reshape(len(examples), -1)
+  if images.ndim == 3:  # [N, H, W]: one channel.
+    images = images[..., None]
   if images.max() <= 1:  # Already binary (binarized_mnist): map {0, 1} to {0, 255}.
     images = images * 255
-  labels = np.asarray([e.get('label', -1) for e in examples])
+  labels = np.asarray([e.get('label', -1) for e in examples], np.int64)
   return images.astype(np.uint8), labels
 
 
@@ -70,16 +76,18 @@ def load_tfds(name: str, data_dir: str | None = None) -> Dataset:
         f'downloaded here; prepare it on a machine with network access with '
         f'`tfds build {name} --file_format=array_record` and copy it to that folder '
         f'(or pass --config.data_dir). Checked in {time.monotonic() - start:.1f}s.')
-  return _dataset(name, tfds.data_source(name, data_dir=data_dir, download=False))
+  return _dataset(name, {split: builder.as_data_source(split) for split in SPLITS})
 
 
 def _dataset(name: str, sources) -> Dataset:
   train_images, train_labels = _read_source(sources['train'])
   test_images, test_labels = _read_source(sources['test'])
-  if train_images.shape[1] != 784:
-    raise UserError(f'dataset {name!r} has {train_images.shape[1]} pixels per image; '
-                    f'the MLP models take 28x28 grey-level images (784)')
-  return Dataset(train_images, train_labels, test_images, test_labels)
+  if train_images.shape[1:] != test_images.shape[1:]:
+    raise UserError(f'dataset {name!r} has train images of shape {train_images.shape[1:]} '
+                    f'but test images of shape {test_images.shape[1:]}')
+  return Dataset(train_images.reshape(len(train_images), -1), train_labels,
+                 test_images.reshape(len(test_images), -1), test_labels,
+                 train_images.shape[1:])
 
 
 def load_idx_folder(folder: str, data_dir: str | None = None) -> Dataset:
@@ -87,7 +95,7 @@ def load_idx_folder(folder: str, data_dir: str | None = None) -> Dataset:
   from vaejax import idx  # pylint: disable=g-import-not-at-top  (imports TFDS: slow)
   builder = idx.prepare(folder, data_dir)
   return _dataset(f'{IDX_PREFIX}{folder}', {split: builder.as_data_source(split)
-                                            for split in idx.SPLIT_FILES})
+                                            for split in SPLITS})
 
 
 def load(name: str, data_dir: str | None = None) -> Dataset:
@@ -104,7 +112,7 @@ def load(name: str, data_dir: str | None = None) -> Dataset:
   if name.startswith(TFDS_PREFIX):
     return load_tfds(name[len(TFDS_PREFIX):], data_dir)
   raise UserError(f"unknown dataset {name!r}; use 'mnist' (bundled), 'fashion_mnist', "
-                  f"'idx:FOLDER' or 'tfds:NAME' (e.g. tfds:kmnist, tfds:binarized_mnist)")
+                  f"'idx:FOLDER' or 'tfds:NAME' (e.g. tfds:kmnist, tfds:cifar10)")
 
 
 def fixed_binarization(images: np.ndarray, key: jax.Array) -> np.ndarray:

@@ -34,7 +34,7 @@ def gradient_snr(model, objective: Objective, params: Params, x: jax.Array, key:
     model: the VAE.
     objective: objective and gradient estimator whose gradient is measured.
     params: model parameters.
-    x: a fixed batch of binary images [B, 784].
+    x: a fixed batch of images [B, D], as the likelihood prepares them.
     key: key of the draws.
     num_draws: gradient estimates to take the mean and std over.
 
@@ -51,7 +51,7 @@ def gradient_snr(model, objective: Objective, params: Params, x: jax.Array, key:
 
 def bound_vs_k(model, params: Params, x: jax.Array, key: jax.Array, ks=(1, 5, 50, 500, 5000),
                batch_size: int = 100, chunk_size: int = 100) -> dict[int, float]:
-  """The mean IWAE_k bound on x [N, 784] for each k: how the bound tightens with k."""
+  """The mean IWAE_k bound on x [N, D] for each k: how the bound tightens with k."""
   return {k: float(np.mean(evaluate.importance_sample(
       model, params, x, jax.random.fold_in(key, k), k, batch_size, chunk_size)['log_px']))
           for k in ks}

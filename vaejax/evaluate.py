@@ -1,4 +1,5 @@
-"""Importance-sampled log-likelihood (memory bounded), bounds, KL and active units."""
+"""Importance-sampled log-likelihood (memory bounded), bits per dimension, bounds, KL and
+active units."""
 
 import functools
 import math
@@ -7,7 +8,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vaejax import data
 from vaejax.models import VAE, Params
 
 ACTIVE_UNIT_THRESHOLD = 0.01
@@ -49,7 +49,8 @@ def _batch_stats(model, params, x_B, keys_B, num_samples, chunk_size):
 def importance_sample(model: VAE, params: Params, x: jax.Array, key: jax.Array,
                       num_samples: int, batch_size: int = 100,
                       chunk_size: int = 100) -> dict[str, np.ndarray]:
-  """Per-example estimates from num_samples importance samples, for x [N, 784] in {0, 1}.
+  """Per-example estimates from num_samples importance samples, for x [N, D] as the model's
+  likelihood prepares them.
 
   Returns:
     Arrays [N]: 'log_px', the importance-sampled log p(x) (the IWAE bound with num_samples
@@ -86,24 +87,32 @@ def active_units(model: VAE, params: Params, x: jax.Array, key: jax.Array) -> li
   return [int(np.sum(np.var(np.asarray(m), axis=0) > ACTIVE_UNIT_THRESHOLD)) for m in means]
 
 
+def bits_per_dim(nll: float, num_dims: int) -> float:
+  """-log p(x) in nats as bits per dimension: nll / (D ln 2)."""
+  return nll / (num_dims * math.log(2))
+
+
 def evaluate(model: VAE, params: Params, images: np.ndarray, eval_key: jax.Array,
              num_samples: int, train_num_samples: int, batch_size: int = 100,
              chunk_size: int = 100) -> dict:
-  """Test metrics of a model on uint8 images [N, 784], dynamically binarized once per run.
+  """Test metrics of a model on uint8 images [N, D], prepared once per run by its likelihood
+  (binarized for Bernoulli, dequantized for Gaussian).
 
   Returns:
-    nll: -mean log p(x), importance-sampled with num_samples; elbo and iwae_k: the ELBO and
-    the IWAE bound at the training K; kl and log_px_given_z (the two ELBO terms);
-    active_units (total) and active_units_per_layer.
+    nll: -mean log p(x) in nats, importance-sampled with num_samples; bits_per_dim: nll /
+    (D ln 2); elbo and iwae_k: the ELBO and the IWAE bound at the training K; kl and
+    log_px_given_z (the two ELBO terms); active_units (total) and active_units_per_layer.
   """
-  binarize_key, ll_key, bound_key, units_key = jax.random.split(eval_key, 4)
-  x = data.binarize(binarize_key, jnp.asarray(images))
+  prepare_key, ll_key, bound_key, units_key = jax.random.split(eval_key, 4)
+  x = model.likelihood.prepare(prepare_key, jnp.asarray(images))
   stats = importance_sample(model, params, x, ll_key, num_samples, batch_size, chunk_size)
   bound = importance_sample(model, params, x, bound_key, train_num_samples, batch_size,
                             chunk_size)
   units = active_units(model, params, x, units_key)
+  nll = float(-np.mean(stats['log_px']))
   return {
-      'nll': float(-np.mean(stats['log_px'])),
+      'nll': nll,
+      'bits_per_dim': bits_per_dim(nll, model.num_pixels),
       'elbo': float(np.mean(stats['elbo'])),
       'iwae_k': float(np.mean(bound['log_px'])),
       'kl': float(np.mean(stats['kl'])),

@@ -17,7 +17,7 @@ def loss_and_grads(model: VAE, objective: Objective, params: Params, x: jax.Arra
     model: the VAE.
     objective: the bound and the encoder's gradient estimator.
     params: model parameters.
-    x: binary images [B, 784].
+    x: images [B, D], as the model's likelihood prepares them.
     key: the batch's sampling key (one key per example is split from it).
 
   Returns:

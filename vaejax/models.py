@@ -1,17 +1,21 @@
-"""The IWAE paper's MLP VAEs as pure functions of a params pytree.
+"""The IWAE paper's MLP VAEs, and a convolutional one, as pure functions of a params pytree.
 
 A model is a stack of L diagonal-Gaussian stochastic layers z_1 ... z_L:
 
   q(z_1 | x) q(z_2 | z_1) ... q(z_L | z_{L-1})        (encoder, bottom-up)
   p(z_L) p(z_{L-1} | z_L) ... p(z_1 | z_2) p(x | z_1)  (decoder, top-down; p(z_L) = N(0, I))
 
-with p(x | z_1) Bernoulli with logits. Every Gaussian layer is an MLP with tanh hidden units, a
-linear mean and std = exp(linear). `VAE` holds only the (static) architecture; all of its methods
-are pure functions of `params`, and every random draw takes an explicit key.
+with p(x | z_1) one of vaejax/likelihoods.py (Bernoulli, Gaussian, discretized logistic) of
+the decoder's per-pixel output. Images x are flattened to D = H * W * C values. Every Gaussian
+layer is an MLP with tanh hidden units, a linear mean and std = exp(linear); the nets between
+x and z_1 can instead be convolutional (`conv_channels`). `VAE` holds only the (static)
+architecture; all of its methods are pure functions of `params`, and every random draw takes
+an explicit key.
 """
 
 import dataclasses
 import functools
+import math
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -20,10 +24,11 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from vaejax import distributions
+from vaejax import likelihoods
 from vaejax.errors import UserError
 
 Params = Any
-NUM_PIXELS = 784
+MNIST_SHAPE = (28, 28, 1)
 
 
 class MLP(nn.Module):
@@ -40,7 +45,53 @@ class MLP(nn.Module):
     return nn.Dense(self.features, kernel_init=init, bias_init=self.output_bias_init)(h)
 
 
-def _gaussian(net: MLP, params: Params, h: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _shrink(size: int, times: int) -> int:
+  """The size left after `times` stride-2 'SAME' convolutions."""
+  for _ in range(times):
+    size = -(-size // 2)
+  return size
+
+
+class ConvEncoder(nn.Module):
+  """Images [..., H * W * C] -> tanh 3x3 convolutions of stride 2 -> a linear output."""
+  image_shape: tuple[int, int, int]
+  channels: Sequence[int]
+  features: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    init = nn.initializers.glorot_uniform()
+    h = x.reshape(x.shape[:-1] + self.image_shape)
+    for channels in self.channels:
+      h = jnp.tanh(nn.Conv(channels, (3, 3), strides=2, kernel_init=init)(h))
+    return nn.Dense(self.features, kernel_init=init)(h.reshape(h.shape[:-3] + (-1,)))
+
+
+class ConvDecoder(nn.Module):
+  """z [..., d] -> a tanh linear layer to a small grid of channels[0] -> tanh 3x3 transposed
+  convolutions of stride 2 to channels[1:], then to the C colours -> cropped to [H, W],
+  flattened to [..., H * W * C], plus a per-pixel output bias."""
+  image_shape: tuple[int, int, int]
+  channels: Sequence[int]
+  output_bias_init: Any = nn.initializers.zeros
+
+  @nn.compact
+  def __call__(self, z: jax.Array) -> jax.Array:
+    init = nn.initializers.glorot_uniform()
+    height, width, colours = self.image_shape
+    grid = (_shrink(height, len(self.channels)), _shrink(width, len(self.channels)),
+            self.channels[0])
+    h = jnp.tanh(nn.Dense(math.prod(grid), kernel_init=init)(z)).reshape(z.shape[:-1] + grid)
+    for channels in self.channels[1:]:
+      h = jnp.tanh(nn.ConvTranspose(channels, (3, 3), strides=(2, 2), kernel_init=init)(h))
+    h = nn.ConvTranspose(colours, (3, 3), strides=(2, 2), use_bias=False, kernel_init=init)(h)
+    bias = self.param('output_bias', self.output_bias_init, (height * width * colours,))
+    h = h[..., :height, :width, :]
+    h = h.reshape(h.shape[:-3] + (-1,))
+    return h + bias.reshape((1,) * (h.ndim - 1) + (-1,))
+
+
+def _gaussian(net: nn.Module, params: Params, h: jax.Array) -> tuple[jax.Array, jax.Array]:
   mean, log_std = jnp.split(net.apply({'params': params}, h), 2, axis=-1)
   return mean, jnp.exp(log_std)
 
@@ -55,17 +106,24 @@ def reparameterize(key: jax.Array, mean: ArrayLike, std: ArrayLike,
 
 @dataclasses.dataclass(frozen=True)
 class VAE:
-  """A VAE's architecture: latent sizes bottom-up and the hidden widths of each MLP.
+  """A VAE's architecture: image shape, likelihood, latent sizes and each net's widths.
 
   Attributes:
     latent_dims: (d_1, ..., d_L), the size of each stochastic layer, z_1 first.
     encoder_hidden: per stochastic layer l, the hidden widths of q(z_l | z_{l-1}).
     decoder_hidden: per stochastic layer l, the hidden widths of the net that maps z_l down
       (to p(z_{l-1} | z_l), or to p(x | z_1) for l = 1).
+    image_shape: (H, W, C) of the images; x is flattened to D = H * W * C values.
+    likelihood: p(x | z_1), from vaejax/likelihoods.py.
+    conv_channels: if not empty, q(z_1 | x) is a ConvEncoder with these channels and p(x | z_1)
+      a ConvDecoder with them reversed (encoder_hidden[0] and decoder_hidden[0] unused).
   """
   latent_dims: tuple[int, ...]
   encoder_hidden: tuple[tuple[int, ...], ...]
   decoder_hidden: tuple[tuple[int, ...], ...]
+  image_shape: tuple[int, int, int] = MNIST_SHAPE
+  likelihood: Any = likelihoods.Bernoulli()
+  conv_channels: tuple[int, ...] = ()
 
   @property
   def num_layers(self) -> int:
@@ -76,22 +134,35 @@ class VAE:
     """Size of the top latent z_L, the space `encode`, `decode` and the prior live in."""
     return self.latent_dims[-1]
 
-  def _encoder_net(self, l: int) -> MLP:
+  @property
+  def num_pixels(self) -> int:
+    """D, the number of values of a flattened image."""
+    return math.prod(self.image_shape)
+
+  def _encoder_net(self, l: int) -> nn.Module:
+    if l == 0 and self.conv_channels:
+      return ConvEncoder(self.image_shape, self.conv_channels, 2 * self.latent_dims[0])
     return MLP(self.encoder_hidden[l], 2 * self.latent_dims[l])
 
-  def _decoder_net(self, l: int, output_bias: ArrayLike | None = None) -> MLP:
+  def _decoder_net(self, l: int, output_bias: ArrayLike | None = None) -> nn.Module:
     if l == 0:
       bias_init = nn.initializers.zeros
       if output_bias is not None:
         bias_init = lambda *_: jnp.asarray(output_bias, jnp.float32)
-      return MLP(self.decoder_hidden[0], NUM_PIXELS, bias_init)
+      if self.conv_channels:
+        return ConvDecoder(self.image_shape, self.conv_channels[::-1], bias_init)
+      return MLP(self.decoder_hidden[0], self.num_pixels, bias_init)
     return MLP(self.decoder_hidden[l], 2 * self.latent_dims[l - 1])
 
   def init(self, key: jax.Array, pixel_mean: ArrayLike) -> Params:
-    """Glorot-uniform weights; the output bias is the logit of the clipped pixel mean."""
+    """Glorot-uniform weights; the output bias is the logit of the clipped pixel mean [D].
+
+    Likelihoods with a scale add params['decoder']['log_scale'] [D], the per-pixel log std
+    (or log scale), which does not depend on z, starting at likelihoods.INIT_LOG_SCALE.
+    """
     output_bias = jax.scipy.special.logit(jnp.clip(jnp.asarray(pixel_mean), 0.001, 0.999))
     enc_keys, dec_keys = jnp.split(jax.random.split(key, 2 * self.num_layers), 2)
-    inputs = (NUM_PIXELS,) + self.latent_dims[:-1]
+    inputs = (self.num_pixels,) + self.latent_dims[:-1]
     encoder = {
         f'z{l + 1}': self._encoder_net(l).init(enc_keys[l], jnp.zeros(inputs[l]))['params']
         for l in range(self.num_layers)}
@@ -99,6 +170,8 @@ class VAE:
         ('x' if l == 0 else f'z{l}'): self._decoder_net(l, output_bias).init(
             dec_keys[l], jnp.zeros(self.latent_dims[l]))['params']
         for l in range(self.num_layers)}
+    if self.likelihood.has_scale:
+      decoder['log_scale'] = jnp.full(self.num_pixels, likelihoods.INIT_LOG_SCALE)
     return {'encoder': encoder, 'decoder': decoder}
 
   def encoder_layer(self, params: Params, l: int, h: ArrayLike):
@@ -106,7 +179,8 @@ class VAE:
     return _gaussian(self._encoder_net(l), params['encoder'][f'z{l + 1}'], h)
 
   def decoder_layer(self, params: Params, l: int, z: ArrayLike):
-    """Logits of p(x | z_1) for l = 0; (mean, std) of p(z_l | z_{l+1}) above."""
+    """The decoder's output [D] for p(x | z_1) for l = 0; (mean, std) of p(z_l | z_{l+1})
+    above."""
     if l == 0:
       return self._decoder_net(0).apply({'params': params['decoder']['x']}, z)
     return _gaussian(self._decoder_net(l), params['decoder'][f'z{l}'], z)
@@ -120,11 +194,15 @@ class VAE:
     return layers
 
   def encode(self, params: Params, x: ArrayLike) -> tuple[jax.Array, jax.Array]:
-    """(mean, std) of q(z_L | x) for pixels x in [0, 1] (lower layers fed their means)."""
+    """(mean, std) of q(z_L | x) for an image x [D] in [0, 1] (lower layers fed their means)."""
     return self.encode_layers(params, x)[-1]
 
   def decode(self, params: Params, z: ArrayLike) -> jax.Array:
-    """Bernoulli logits of x given the top latent z_L (lower layers at their means)."""
+    """The decoder's output [D] given the top latent z_L (lower layers at their means).
+
+    Its mean image in [0, 1] is likelihoods.mean(output); for the Bernoulli likelihood the
+    output is the logits.
+    """
     h = z
     for l in reversed(range(1, self.num_layers)):
       h, _ = self.decoder_layer(params, l, h)
@@ -136,7 +214,7 @@ class VAE:
 
     Args:
       params: model parameters; z is a differentiable function of them.
-      x: one binary image [784].
+      x: one image [D], as the likelihood prepares it.
       key: the draw's key.
       q_params: parameters to evaluate log q(z | x) with (default: params).
 
@@ -163,7 +241,7 @@ class VAE:
 
     Args:
       params: model parameters.
-      x: one binary image [784].
+      x: one image [D], as the likelihood prepares it.
       key: the sample's key.
       stop_q_params: evaluate log q(z | x) with the encoder's parameters held fixed (no
         gradient through them; the gradient through z remains), as STL and DReG need.
@@ -178,8 +256,9 @@ class VAE:
       mean, std = self.decoder_layer(params, l, zs[l])
       log_pz += distributions.gaussian_log_prob(zs[l - 1], mean, std)
     logits = self.decoder_layer(params, 0, zs[0])
+    log_scale = params['decoder'].get('log_scale')
     return {
-        'log_px_given_z': distributions.bernoulli_log_prob(x, logits),
+        'log_px_given_z': self.likelihood.log_prob(x, logits, log_scale),
         'log_pz': log_pz,
         'log_qz': log_qz,
     }
@@ -192,34 +271,51 @@ class VAE:
     return terms['log_px_given_z'] + terms['log_pz'] - terms['log_qz']
 
   def sample(self, params: Params, key: jax.Array, num_samples: int) -> jax.Array:
-    """Ancestral samples from p(z) p(x | z): pixel probabilities [num_samples, 784]."""
+    """Ancestral samples of z ~ p(z), decoded to mean images [num_samples, D] in [0, 1]."""
     keys = jax.random.split(key, self.num_layers)
     z = jax.random.normal(keys[-1], (num_samples, self.latent_dim))
     for l in reversed(range(1, self.num_layers)):
       mean, std = self.decoder_layer(params, l, z)
       z = mean + std * jax.random.normal(keys[l - 1], mean.shape, mean.dtype)
-    return jax.nn.sigmoid(self.decoder_layer(params, 0, z))
+    return likelihoods.mean(self.decoder_layer(params, 0, z))
 
 
 @functools.partial(jax.jit, static_argnums=0)
 def encode_batch(model: VAE, params: Params, x: ArrayLike) -> tuple[jax.Array, jax.Array]:
-  """model.encode over a batch x [N, 784]: (mean, std), each [N, latent_dim]."""
+  """model.encode over a batch x [N, D]: (mean, std), each [N, latent_dim]."""
   return jax.vmap(model.encode, in_axes=(None, 0))(params, x)
 
 
 @functools.partial(jax.jit, static_argnums=0)
 def decode_batch(model: VAE, params: Params, z: ArrayLike) -> jax.Array:
-  """model.decode over a batch z [N, latent_dim]: logits [N, 784]."""
+  """model.decode over a batch z [N, latent_dim]: the decoder's outputs [N, D]."""
   return jax.vmap(model.decode, in_axes=(None, 0))(params, z)
 
 
-ARCHITECTURES = ('one_layer', 'two_layer')
+ARCHITECTURES = ('one_layer', 'two_layer', 'conv')
+CONV_CHANNELS = (32, 64)
 
 
-def make_model(architecture: str, latent_dim: int) -> VAE:
-  """The paper's one- or two-stochastic-layer model with a top latent of latent_dim units."""
+def make_model(architecture: str, latent_dim: int,
+               image_shape: tuple[int, int, int] = MNIST_SHAPE,
+               likelihood: str = 'bernoulli') -> VAE:
+  """A model with a top latent of latent_dim units for images of image_shape (H, W, C).
+
+  Args:
+    architecture: 'one_layer' or 'two_layer', the paper's MLP models with one or two
+      stochastic layers, or 'conv': one stochastic layer, ConvEncoder with CONV_CHANNELS
+      (stride 2 each) and a ConvDecoder mirroring it.
+    latent_dim: size of the top latent.
+    image_shape: (H, W, C) of the data's images.
+    likelihood: 'bernoulli', 'gaussian' or 'logistic' (vaejax/likelihoods.py).
+  """
+  image_shape = tuple(int(n) for n in image_shape)
+  like = likelihoods.make_likelihood(likelihood)
   if architecture == 'one_layer':
-    return VAE((latent_dim,), ((200, 200),), ((200, 200),))
+    return VAE((latent_dim,), ((200, 200),), ((200, 200),), image_shape, like)
   if architecture == 'two_layer':
-    return VAE((100, latent_dim), ((200, 200), (100, 100)), ((200, 200), (100, 100)))
+    return VAE((100, latent_dim), ((200, 200), (100, 100)), ((200, 200), (100, 100)),
+               image_shape, like)
+  if architecture == 'conv':
+    return VAE((latent_dim,), ((),), ((),), image_shape, like, CONV_CHANNELS)
   raise UserError(f'unknown architecture {architecture!r}; choose one of {ARCHITECTURES}')

@@ -1,4 +1,7 @@
-"""Pictures of what a model learned, as [H, W] grey images in [0, 1] (and one scatter plot).
+"""Pictures of what a model learned, as grids in [0, 1] (and one scatter plot).
+
+A grid is [H, W] for grey-level images and [H, W, C] for colour ones; decoded images are the
+likelihood's mean (vaejax/likelihoods.py).
 
 Prior samples, test images beside their reconstructions, latent traversals, interpolations,
 and for a 2-D latent space the decoded manifold and the encoded test set coloured by label.
@@ -12,25 +15,31 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
+from vaejax import likelihoods
 from vaejax import models
 from vaejax.models import VAE, Params
 
-SIDE = 28
 
+def tile(images: np.ndarray, cols: int,
+         image_shape: tuple[int, int, int] = models.MNIST_SHAPE) -> np.ndarray:
+  """Images [N, H * W * C] in [0, 1] as one grid, cols per row, a 1-pixel gap between.
 
-def tile(images: np.ndarray, cols: int) -> np.ndarray:
-  """Images [N, 784] in [0, 1] as one grid image, cols per row, a 1-pixel gap between."""
-  images = np.asarray(images).reshape(-1, SIDE, SIDE)
+  Returns:
+    [rows * (H + 1) - 1, cols * (W + 1) - 1] for C = 1, with a trailing axis of C otherwise.
+  """
+  height, width, colours = image_shape
+  images = np.asarray(images).reshape(-1, height, width, colours)
   rows = -(-len(images) // cols)
-  grid = np.ones((rows * (SIDE + 1) - 1, cols * (SIDE + 1) - 1), np.float32)
+  grid = np.ones((rows * (height + 1) - 1, cols * (width + 1) - 1, colours), np.float32)
   for i, image in enumerate(images):
     r, c = divmod(i, cols)
-    grid[r * (SIDE + 1):r * (SIDE + 1) + SIDE, c * (SIDE + 1):c * (SIDE + 1) + SIDE] = image
-  return grid
+    top, left = r * (height + 1), c * (width + 1)
+    grid[top:top + height, left:left + width] = image
+  return grid[..., 0] if colours == 1 else grid
 
 
 def _decode_probs(model: VAE, params: Params, z: jax.Array) -> jax.Array:
-  return jax.nn.sigmoid(models.decode_batch(model, params, z))
+  return likelihoods.mean(models.decode_batch(model, params, z))
 
 
 def _encode_means(model: VAE, params: Params, x: jax.Array) -> jax.Array:
@@ -39,29 +48,32 @@ def _encode_means(model: VAE, params: Params, x: jax.Array) -> jax.Array:
 
 def prior_samples(model: VAE, params: Params, key: jax.Array, n: int = 64) -> np.ndarray:
   """Decoded pixel probabilities of z ~ p(z), an 8-column grid."""
-  return tile(model.sample(params, key, n), 8)
+  return tile(model.sample(params, key, n), 8, model.image_shape)
 
 
 def reconstructions(model: VAE, params: Params, x: np.ndarray) -> np.ndarray:
-  """Rows of 8 test images, each followed by a row of their reconstructions from E_q[z]."""
-  x = np.asarray(x, np.float32)[:len(x) // 8 * 8]
+  """Rows of 8 test images (fewer if x has fewer), each followed by a row of their
+  reconstructions from E_q[z]."""
+  cols = min(8, len(x))
+  x = np.asarray(x, np.float32)[:len(x) // cols * cols]
   recon = np.asarray(_decode_probs(model, params, _encode_means(model, params, x)))
-  pairs = np.stack([x.reshape(-1, 8, 784), recon.reshape(-1, 8, 784)], axis=1)
-  return tile(pairs.reshape(-1, 784), 8)
+  d = model.num_pixels
+  pairs = np.stack([x.reshape(-1, cols, d), recon.reshape(-1, cols, d)], axis=1)
+  return tile(pairs.reshape(-1, d), cols, model.image_shape)
 
 
 def traversals(model: VAE, params: Params, x: np.ndarray, num_dims: int = 10,
                steps: int = 9, span: float = 3.0) -> np.ndarray:
   """Row d: x[0]'s E_q[z] with dimension d swept over [-span, span], the others fixed.
 
-  The num_dims dimensions whose means vary most over x [N, 784] are shown, most first.
+  The num_dims dimensions whose means vary most over x [N, D] are shown, most first.
   """
   means = np.asarray(_encode_means(model, params, np.asarray(x, np.float32)))
   dims = np.argsort(-means.var(axis=0))[:num_dims]
   values = np.linspace(-span, span, steps)
   z = np.repeat(means[:1], len(dims) * steps, axis=0)
   z[np.arange(len(z)), np.repeat(dims, steps)] = np.tile(values, len(dims))
-  return tile(_decode_probs(model, params, jnp.asarray(z)), steps)
+  return tile(_decode_probs(model, params, jnp.asarray(z)), steps, model.image_shape)
 
 
 def interpolations(model: VAE, params: Params, x_a: np.ndarray, x_b: np.ndarray,
@@ -71,7 +83,8 @@ def interpolations(model: VAE, params: Params, x_a: np.ndarray, x_b: np.ndarray,
   z_b = np.asarray(_encode_means(model, params, np.asarray(x_b, np.float32)))
   t = np.linspace(0, 1, steps)[None, :, None]
   z = (1 - t) * z_a[:, None] + t * z_b[:, None]
-  return tile(_decode_probs(model, params, jnp.asarray(z.reshape(-1, z.shape[-1]))), steps)
+  return tile(_decode_probs(model, params, jnp.asarray(z.reshape(-1, z.shape[-1]))), steps,
+              model.image_shape)
 
 
 def manifold(model: VAE, params: Params, size: int = 20) -> np.ndarray:
@@ -79,7 +92,7 @@ def manifold(model: VAE, params: Params, size: int = 20) -> np.ndarray:
   quantiles = jax.scipy.stats.norm.ppf(np.linspace(0.05, 0.95, size))
   z1, z2 = np.meshgrid(quantiles, quantiles[::-1])
   z = np.stack([z1.ravel(), z2.ravel()], axis=1).astype(np.float32)
-  return tile(_decode_probs(model, params, jnp.asarray(z)), size)
+  return tile(_decode_probs(model, params, jnp.asarray(z)), size, model.image_shape)
 
 
 def latent_scatter(model: VAE, params: Params, x: np.ndarray, labels: np.ndarray):

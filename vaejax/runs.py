@@ -21,6 +21,8 @@ from tensorboardX import SummaryWriter
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
+from vaejax import sharding
+from vaejax.configs import default
 from vaejax.errors import UserError
 
 CONFIG_FILE = 'config.json'
@@ -32,16 +34,22 @@ PICTURES_DIR = 'pictures'
 MANIFEST_FILE = 'vaejax_sha256.json'
 
 
+def _config_dict(config: ml_collections.ConfigDict) -> dict:
+  return json.loads(config.to_json_best_effort(sort_keys=True))
+
+
+def _saved_config(path: pathlib.Path) -> dict:
+  """config.json, with the fields added to vaejax since it was written at their defaults
+  (which keep the old behaviour), so that older runs still load and resume."""
+  return {**_config_dict(default.get_config()), **json.loads(path.read_text())}
+
+
 def read_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict:
   """The config a workdir's run was started with."""
   path = pathlib.Path(workdir) / CONFIG_FILE
   if not path.exists():
     raise UserError(f'{workdir} holds no run: {CONFIG_FILE} is missing')
-  return ml_collections.ConfigDict(json.loads(path.read_text()))
-
-
-def _config_dict(config: ml_collections.ConfigDict) -> dict:
-  return json.loads(config.to_json_best_effort(sort_keys=True))
+  return ml_collections.ConfigDict(_saved_config(path))
 
 
 def prepare_workdir(workdir: str | os.PathLike, config: ml_collections.ConfigDict) -> None:
@@ -55,22 +63,25 @@ def prepare_workdir(workdir: str | os.PathLike, config: ml_collections.ConfigDic
   new = _config_dict(config)
   config_path = path / CONFIG_FILE
   if config_path.exists():
-    old = json.loads(config_path.read_text())
+    old = _saved_config(config_path)
     changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
     if changed:
       diffs = ', '.join(f'{k}: {old.get(k)!r} -> {new.get(k)!r}' for k in changed)
       raise UserError(f'workdir {workdir} holds a run with a different config ({diffs}); '
                       f'use a new --workdir or the same config')
-  else:
+  elif sharding.is_writer():
     config_path.write_text(json.dumps(new, indent=2, sort_keys=True) + '\n')
 
 
 class MetricsLog:
-  """metrics.jsonl (one JSON object a line) and TensorBoard scalars, side by side."""
+  """metrics.jsonl (one JSON object a line) and TensorBoard scalars, side by side.
+
+  In a multi-host job only process 0 writes; the others' writes do nothing.
+  """
 
   def __init__(self, workdir: str | os.PathLike):
     self._path = pathlib.Path(workdir) / METRICS_FILE
-    self._writer = SummaryWriter(str(workdir))
+    self._writer = SummaryWriter(str(workdir)) if sharding.is_writer() else None
 
   def records(self) -> list[dict]:
     if not self._path.exists():
@@ -81,11 +92,13 @@ class MetricsLog:
     """Drops the records of steps after `step`, those a resumed run will log again."""
     records = self.records()
     kept = [r for r in records if r['step'] <= step]
-    if len(kept) < len(records):
+    if self._writer is not None and len(kept) < len(records):
       self._path.write_text(''.join(json.dumps(r) + '\n' for r in kept))
 
   def write(self, split: str, step: int, metrics: dict[str, Any]) -> None:
     """Appends {'split', 'step', **metrics} to metrics.jsonl; scalars also go to TensorBoard."""
+    if self._writer is None:
+      return
     with self._path.open('a') as f:
       f.write(json.dumps({'split': split, 'step': step, **metrics}) + '\n')
     for name, value in metrics.items():
@@ -98,22 +111,28 @@ class MetricsLog:
 
     Args:
       step: the training step they show.
-      pictures: name -> a grey image [H, W] in [0, 1], or a matplotlib figure.
+      pictures: name -> a grey [H, W] or colour [H, W, 3] image in [0, 1], or a
+        matplotlib figure.
     """
+    if self._writer is None:
+      plt.close('all')
+      return
     folder = self._path.parent / PICTURES_DIR
     folder.mkdir(exist_ok=True)
     for name, picture in pictures.items():
       path = folder / f'{name}_{step}.png'
       if isinstance(picture, np.ndarray):
         plt.imsave(path, picture, cmap='gray', vmin=0.0, vmax=1.0)
-        self._writer.add_image(f'pictures/{name}', picture, step, dataformats='HW')
+        self._writer.add_image(f'pictures/{name}', picture, step,
+                               dataformats='HWC' if picture.ndim == 3 else 'HW')
       else:
         picture.savefig(path, dpi=120)
         self._writer.add_figure(f'pictures/{name}', picture, step)  # Also closes it.
     self._writer.flush()
 
   def close(self) -> None:
-    self._writer.close()
+    if self._writer is not None:
+      self._writer.close()
 
 
 class Checkpoints:
@@ -132,6 +151,9 @@ class Checkpoints:
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
 
+  def all_steps(self) -> list[int]:
+    return list(self._manager.all_steps())
+
   def _files(self, step: int) -> dict[str, str]:
     step_dir = self.directory / str(step)
     unhashed = (MANIFEST_FILE, '_CHECKPOINT_METADATA')  # The latter orbax may rewrite.
@@ -141,8 +163,9 @@ class Checkpoints:
   def save(self, step: int, state: Any) -> None:
     self._manager.save(step, args=ocp.args.StandardSave(state))
     self._manager.wait_until_finished()
-    manifest = self.directory / str(step) / MANIFEST_FILE
-    manifest.write_text(json.dumps(self._files(step), indent=1))
+    if sharding.is_writer():
+      manifest = self.directory / str(step) / MANIFEST_FILE
+      manifest.write_text(json.dumps(self._files(step), indent=1))
 
   def restore(self, step: int, target: Any) -> Any:
     """The state saved at `step`, shaped like target; a one-line UserError if it is damaged."""
@@ -172,6 +195,8 @@ class Checkpoints:
 
 def write_train_seconds(workdir: str | os.PathLike, step: int, seconds: float) -> None:
   """Records the training time up to a checkpoint, so a resumed run counts all of it."""
+  if not sharding.is_writer():
+    return
   (pathlib.Path(workdir) / TRAIN_TIME_FILE).write_text(
       json.dumps({'step': step, 'seconds': seconds}) + '\n')
 
@@ -184,6 +209,8 @@ def read_train_seconds(workdir: str | os.PathLike, step: int) -> float:
 
 
 def write_results(workdir: str | os.PathLike, results: dict) -> None:
+  if not sharding.is_writer():
+    return
   (pathlib.Path(workdir) / RESULTS_FILE).write_text(json.dumps(results, indent=2) + '\n')
 
 

@@ -18,6 +18,7 @@ from vaejax import evaluate as evaluate_lib
 from vaejax import gradients
 from vaejax import pictures
 from vaejax import runs
+from vaejax import sharding
 from vaejax.errors import UserError
 from vaejax.models import VAE, Params, make_model
 from vaejax.objectives import Objective, make_objective
@@ -71,7 +72,7 @@ def make_optimizer(config: ml_collections.ConfigDict,
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """One-line UserErrors for settings that cannot work (data-dependent checks come later)."""
-  make_model(config.architecture, 1)
+  make_model(config.architecture, 1, likelihood=config.likelihood)
   make_objective(config.objective, config.num_samples, config.num_groups, config.ciwae_beta,
                  config.gradient_estimator)
   if config.latent_dim < 1:
@@ -81,10 +82,15 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   if config.binarization not in BINARIZATIONS:
     raise UserError(f'unknown binarization {config.binarization!r}; '
                     f'choose one of {BINARIZATIONS}')
+  if config.binarization == 'fixed' and config.likelihood != 'bernoulli':
+    raise UserError(f"binarization 'fixed' is for the Bernoulli likelihood only, not "
+                    f'{config.likelihood!r}')
   for field in ('batch_size', 'num_epochs', 'eval_num_samples', 'eval_batch_size',
                 'eval_chunk_size', 'checkpoint_every_epochs', 'max_checkpoints'):
     if config[field] < 1:
       raise UserError(f'{field} must be at least 1, got {config[field]}')
+  if config.num_devices < 0:
+    raise UserError(f'num_devices must be 0 (all) or positive, got {config.num_devices}')
   if config.snr_num_draws < 0:
     raise UserError(f'snr_num_draws must be 0 (off) or positive, got {config.snr_num_draws}')
   if config.learning_rate <= 0:
@@ -98,11 +104,15 @@ def objective_from_config(config: ml_collections.ConfigDict) -> Objective:
 
 def make_train_step(model: VAE, objective: Objective,
                     optimizer: optax.GradientTransformation) -> Callable:
-  """train_step(state, batch, key) -> (state, metrics) for uint8 image batches [B, 784]."""
+  """train_step(state, batch, key) -> (state, metrics) for uint8 image batches [B, D].
+
+  The model's likelihood prepares each batch from the step's key: a fresh binarization
+  (Bernoulli), a fresh uniform dequantization (Gaussian), or none (discretized logistic).
+  """
 
   def train_step(state: TrainState, batch: jax.Array, key: jax.Array):
-    binarize_key, sample_key = jax.random.split(key)
-    x = data.binarize(binarize_key, batch)
+    prepare_key, sample_key = jax.random.split(key)
+    x = model.likelihood.prepare(prepare_key, batch)
     loss, grads = gradients.loss_and_grads(model, objective, state.params, x, sample_key)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
@@ -111,12 +121,15 @@ def make_train_step(model: VAE, objective: Objective,
   return train_step
 
 
-def make_train_epoch(train_step: Callable, num_examples: int, batch_size: int) -> Callable:
+def make_train_epoch(train_step: Callable, num_examples: int, batch_size: int,
+                     mesh: jax.sharding.Mesh | None = None) -> Callable:
   """A jitted epoch: every step of it in one lax.scan, the state donated.
 
   train_epoch(state, images, data_key, train_key, epoch) -> (state, {'loss': [steps]}).
   Step s draws its randomness from fold_in(train_key, s), and the epoch's order from
-  (data_key, epoch), so a resumed run repeats an uninterrupted one exactly.
+  (data_key, epoch), so a resumed run repeats an uninterrupted one exactly. With a mesh
+  (sharding.data_mesh), each batch is split across its devices and the state, replicated,
+  is updated with the gradient of the whole batch: the same run, up to float rounding.
   """
 
   @functools.partial(jax.jit, donate_argnums=0)
@@ -124,33 +137,11 @@ def make_train_epoch(train_step: Callable, num_examples: int, batch_size: int) -
     batches = data.epoch_batches(data_key, epoch, num_examples, batch_size)
 
     def body(state, indices):
+      if mesh is not None:
+        indices = sharding.split_batch(indices, mesh)
       return train_step(state, images[indices], jax.random.fold_in(train_key, state.step))
 
     return jax.lax.scan(body, state, batches)
-
-  return train_epoch
-
-
-def make_multi_model_train_epoch(train_step: Callable, num_examples: int,
-                                 batch_size: int) -> Callable:
-  """make_train_epoch for N models at once, as one program: a vmap over a leading model axis.
-
-  train_epoch(states, images, data_keys, train_keys, epoch) -> (states, {'loss': [steps, N]}),
-  states, data_keys and train_keys each with a leading axis of N; model n follows exactly the
-  path it would alone (its own data order and per-step keys), up to float rounding.
-  """
-  multi_step = jax.vmap(train_step)
-
-  @functools.partial(jax.jit, donate_argnums=0)
-  def train_epoch(states, images, data_keys, train_keys, epoch):
-    batches = jax.vmap(data.epoch_batches, in_axes=(0, None, None, None))(
-        data_keys, epoch, num_examples, batch_size)
-
-    def body(states, indices_NxB):
-      keys = jax.vmap(jax.random.fold_in)(train_keys, states.step)
-      return multi_step(states, images[indices_NxB], keys)
-
-    return jax.lax.scan(body, states, jnp.swapaxes(batches, 0, 1))
 
   return train_epoch
 
@@ -193,8 +184,9 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
         train_images=data.fixed_binarization(dataset.train_images, train_key),
         test_images=data.fixed_binarization(dataset.test_images, test_key))
   steps_per_epoch = num_train // config.batch_size
-  return Experiment(dataset, make_model(config.architecture, config.latent_dim),
-                    objective_from_config(config),
+  model = make_model(config.architecture, config.latent_dim, dataset.image_shape,
+                     config.likelihood)
+  return Experiment(dataset, model, objective_from_config(config),
                     make_optimizer(config, steps_per_epoch), keys, steps_per_epoch)
 
 
@@ -202,7 +194,7 @@ def _evaluate(exp: Experiment, config: ml_collections.ConfigDict, params: Params
               metrics_log: runs.MetricsLog, step: int) -> dict:
   """Test metrics, the gradient SNR on a fixed training batch (unless snr_num_draws is 0),
   and pictures of the model (PNGs and TensorBoard images)."""
-  binarize_key, draws_key, pictures_key = jax.random.split(exp.keys.diagnostics, 3)
+  prepare_key, draws_key, pictures_key = jax.random.split(exp.keys.diagnostics, 3)
   metrics_log.write_pictures(step, pictures.all_pictures(
       exp.model, params, exp.dataset.test_images / 255.0, exp.dataset.test_labels,
       pictures_key))
@@ -210,7 +202,8 @@ def _evaluate(exp: Experiment, config: ml_collections.ConfigDict, params: Params
       exp.model, params, exp.dataset.test_images, exp.keys.eval, config.eval_num_samples,
       exp.objective.num_samples, config.eval_batch_size, config.eval_chunk_size)
   if config.snr_num_draws > 0:
-    x = data.binarize(binarize_key, jnp.asarray(exp.dataset.train_images[:config.batch_size]))
+    x = exp.model.likelihood.prepare(prepare_key,
+                                     jnp.asarray(exp.dataset.train_images[:config.batch_size]))
     metrics.update(diagnostics.gradient_snr(exp.model, exp.objective, params, x, draws_key,
                                             config.snr_num_draws))
   return metrics
@@ -221,67 +214,107 @@ def _first_bad_step(losses: np.ndarray, first_step: int) -> int | None:
   return None if bad.size == 0 else first_step + int(bad[0])
 
 
+class RunDir:
+  """A run's workdir while it trains: resume, per-epoch records, checkpoints, final results.
+
+  The training loop itself belongs to the caller (train_and_evaluate for one run, the sweep
+  for many trained as one program); this keeps every run directory the same either way.
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, exp: Experiment):
+    runs.prepare_workdir(workdir, config)
+    self.config, self.workdir, self.exp = config, workdir, exp
+    self.metrics = runs.MetricsLog(workdir)
+    self.checkpoints = runs.Checkpoints(workdir, config.max_checkpoints)
+    self.total_steps = config.num_epochs * exp.steps_per_epoch
+    self.train_seconds = 0.0
+    self.start_epoch = 0
+
+  def start(self, step: int | None) -> TrainState:
+    """The state saved at checkpoint `step` (None: a fresh state); later records are dropped."""
+    exp = self.exp
+    state = init_state(exp.model, exp.optimizer, exp.keys.init,
+                       exp.dataset.train_images.mean(axis=0) / 255.0)
+    if step is not None:
+      state = self.checkpoints.restore(step, state)
+      logging.info('%s: resumed from checkpoint at step %d.', self.workdir, step)
+    self.metrics.truncate_after(int(state.step))
+    self.train_seconds = runs.read_train_seconds(self.workdir, int(state.step))
+    self.start_epoch = int(state.step) // exp.steps_per_epoch
+    return state
+
+  def end_epoch(self, epoch: int, state: TrainState, losses: np.ndarray,
+                seconds: float) -> None:
+    """Records epoch `epoch`'s losses; evaluates and checkpoints when the config says so.
+
+    Raises:
+      UserError: a loss was NaN or infinite (the last good checkpoint is kept).
+    """
+    self.train_seconds += seconds
+    step, config = int(state.step), self.config
+    bad_step = _first_bad_step(losses, step - losses.size)
+    if bad_step is not None:
+      kept = self.checkpoints.latest_step()
+      kept = 'no checkpoint was saved yet' if kept is None else (
+          f'the last good checkpoint (step {kept}) is kept in {self.checkpoints.directory}')
+      raise UserError(f'loss became {losses[bad_step - step + losses.size]} at step '
+                      f'{bad_step} (epoch {epoch + 1}); {kept}')
+    self.metrics.write('train', step, {'epoch': epoch + 1, 'loss': float(losses.mean())})
+    last = epoch + 1 == config.num_epochs
+    if config.eval_every_epochs > 0 and (epoch + 1) % config.eval_every_epochs == 0 and not last:
+      self.metrics.write('test', step, _evaluate(self.exp, config, jax.device_get(state.params),
+                                                 self.metrics, step))
+    if last or (epoch + 1) % config.checkpoint_every_epochs == 0:
+      self.checkpoints.save(step, state)
+      runs.write_train_seconds(self.workdir, step, self.train_seconds)
+
+  def finish(self, params: Params) -> dict:
+    """The final test metrics, computed once (a finished run's are read back)."""
+    results = runs.read_results(self.workdir)
+    if results is None or self.start_epoch < self.config.num_epochs:
+      step = self.total_steps
+      results = {'step': step, **_evaluate(self.exp, self.config, jax.device_get(params),
+                                           self.metrics, step)}
+      self.metrics.write('final', step, {k: v for k, v in results.items() if k != 'step'})
+      results['train_seconds'] = self.train_seconds
+      runs.write_results(self.workdir, results)
+    self.metrics.close()
+    self.checkpoints.close()
+    return results
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains (resuming from workdir's newest checkpoint) and evaluates on the test set.
+
+  With config.num_devices other than 1, each batch is split across that many devices
+  (0: all of them, on every host).
 
   Returns:
     The final test metrics (also in workdir/results.json, with the training time).
   """
   exp = build(config)
-  runs.prepare_workdir(workdir, config)
-  metrics = runs.MetricsLog(workdir)
-  checkpoints = runs.Checkpoints(workdir, config.max_checkpoints)
-  state = init_state(exp.model, exp.optimizer, exp.keys.init,
-                     exp.dataset.train_images.mean(axis=0) / 255.0)
-  latest = checkpoints.latest_step()
-  if latest is not None:
-    state = checkpoints.restore(latest, state)
-    logging.info('Resumed from checkpoint at step %d.', latest)
-  metrics.truncate_after(int(state.step))
-  train_seconds = runs.read_train_seconds(workdir, int(state.step))
-
-  total_steps = config.num_epochs * exp.steps_per_epoch
+  run = RunDir(config, workdir, exp)
+  state = run.start(run.checkpoints.latest_step())
+  mesh = sharding.data_mesh(config.num_devices, config.batch_size)
+  images = exp.dataset.train_images
+  if mesh is None:
+    images = jnp.asarray(images)
+  else:
+    images, state = sharding.replicate(images, mesh), sharding.replicate(state, mesh)
   train_epoch = make_train_epoch(make_train_step(exp.model, exp.objective, exp.optimizer),
-                                 exp.dataset.train_images.shape[0], config.batch_size)
-  images = jnp.asarray(exp.dataset.train_images)
-  start_epoch = int(state.step) // exp.steps_per_epoch
-  progress = _Progress(config.num_epochs, exp.steps_per_epoch * config.batch_size)
-  for epoch in range(start_epoch, config.num_epochs):
-    first_step, start = int(state.step), time.monotonic()
+                                 exp.dataset.train_images.shape[0], config.batch_size, mesh)
+  progress = Progress(config.num_epochs, exp.steps_per_epoch * config.batch_size)
+  for epoch in range(run.start_epoch, config.num_epochs):
+    start = time.monotonic()
     state, step_metrics = train_epoch(state, images, exp.keys.data, exp.keys.train, epoch)
     losses = np.asarray(step_metrics['loss'])
     seconds = time.monotonic() - start
-    train_seconds += seconds
-    bad_step = _first_bad_step(losses, first_step)
-    if bad_step is not None:
-      kept = checkpoints.latest_step()
-      kept = 'no checkpoint was saved yet' if kept is None else (
-          f'the last good checkpoint (step {kept}) is kept in {checkpoints.directory}')
-      raise UserError(f'loss became {losses[bad_step - first_step]} at step {bad_step} '
-                      f'(epoch {epoch + 1}); {kept}')
-    step = int(state.step)
-    metrics.write('train', step, {'epoch': epoch + 1, 'loss': float(losses.mean())})
-    progress.epoch_done(epoch, step, float(losses.mean()), seconds)
-    last = epoch + 1 == config.num_epochs
-    if config.eval_every_epochs > 0 and (epoch + 1) % config.eval_every_epochs == 0 and not last:
-      metrics.write('test', step, _evaluate(exp, config, state.params, metrics, step))
-    if last or (epoch + 1) % config.checkpoint_every_epochs == 0:
-      checkpoints.save(step, state)
-      runs.write_train_seconds(workdir, step, train_seconds)
-
-  results = runs.read_results(workdir)
-  if results is None or start_epoch < config.num_epochs:
-    results = {'step': total_steps,
-               **_evaluate(exp, config, state.params, metrics, total_steps)}
-    metrics.write('final', total_steps, {k: v for k, v in results.items() if k != 'step'})
-    results['train_seconds'] = train_seconds
-    runs.write_results(workdir, results)
-  metrics.close()
-  checkpoints.close()
-  return results
+    run.end_epoch(epoch, state, losses, seconds)
+    progress.epoch_done(epoch, int(state.step), float(losses.mean()), seconds)
+  return run.finish(state.params)
 
 
-class _Progress:
+class Progress:
   """Logs step, loss, examples/s and time left, at most every LOG_EVERY_SECONDS."""
 
   def __init__(self, num_epochs: int, examples_per_epoch: int):

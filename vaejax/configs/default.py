@@ -13,10 +13,11 @@ def get_config() -> ml_collections.ConfigDict:
   # Data: 'mnist' (bundled) or 'tfds:NAME' prepared in data_dir.
   config.dataset = 'mnist'
   config.data_dir = ''
-  config.binarization = 'dynamic'  # or 'fixed': one draw per image, kept for the whole run
+  config.binarization = 'dynamic'  # or 'fixed': one draw per image, kept (Bernoulli only)
   config.held_out_label = -1  # >= 0: train without this class (anomaly detection)
   # Model.
-  config.architecture = 'one_layer'  # or 'two_layer'
+  config.architecture = 'one_layer'  # or 'two_layer', 'conv' (any H x W x C images)
+  config.likelihood = 'bernoulli'  # or 'gaussian', 'logistic' (grey-level and colour images)
   config.latent_dim = 50
   # Objective (vae, iwae, miwae, ciwae, piwae) and the encoder's gradient estimator.
   config.objective = 'iwae'
@@ -42,4 +43,6 @@ def get_config() -> ml_collections.ConfigDict:
   # Checkpoints.
   config.checkpoint_every_epochs = 10
   config.max_checkpoints = 2
+  # Data parallelism: each batch split across this many devices (0: all, on every host).
+  config.num_devices = 1
   return config

@@ -1,0 +1,215 @@
+"""Sweeps: many runs of one config (seeds, latent sizes) trained together as one program.
+
+The members' train states are stacked on a leading model axis and one jitted, scanned epoch
+trains them all (a vmap of the ordinary train step); with several local devices the models are
+spread across them. Latent sizes differ in shape, so every member is padded to the largest:
+the padded units have zero weights that are never updated, which makes q equal the prior on
+them (no KL) and the decoder blind to them, so each member computes exactly its own model, up
+to float rounding. Each member keeps an ordinary run directory (its own size, its own seed),
+loadable with vaejax.load and resumable, whether it was trained in a sweep or alone.
+"""
+
+import dataclasses
+import functools
+import operator
+import time
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from vaejax import data
+from vaejax import sharding
+from vaejax import train
+from vaejax.errors import UserError
+from vaejax.models import VAE
+
+STRATEGIES = ('auto', 'vmap', 'sequential')
+# What may differ between the members of one vmapped sweep.
+MEMBER_FIELDS = ('seed', 'latent_dim')
+
+
+def _fit(x: np.ndarray, axis: int, size: int) -> np.ndarray:
+  """x cut or zero-padded to `size` along axis."""
+  if x.shape[axis] >= size:
+    return np.take(x, np.arange(size), axis)
+  widths = [(0, 0)] * x.ndim
+  widths[axis] = (0, size - x.shape[axis])
+  return np.pad(x, widths)
+
+
+def resize_latent(tree: Any, latent_from: int, latent_to: int, shapes_to: Any) -> Any:
+  """Moves a params-shaped tree between top-latent sizes, keeping the shared units.
+
+  An axis of size latent_from (a net fed z) is cut or zero-padded to latent_to; an axis of
+  2 * latent_from (the encoder's [mean, log_std] output) is, half by half.
+
+  Args:
+    tree: arrays shaped for the top latent size latent_from.
+    latent_from: its top latent size.
+    latent_to: the top latent size to move to.
+    shapes_to: a tree of the same structure with the target shapes (e.g. jax.eval_shape).
+  """
+
+  def move(x, shape_to):
+    x = np.asarray(x)
+    for axis, (size, size_to) in enumerate(zip(x.shape, shape_to.shape)):
+      if size == size_to:
+        continue
+      halves = 2 if size == 2 * latent_from else 1
+      x = np.concatenate([_fit(half, axis, latent_to)
+                          for half in np.split(x, halves, axis)], axis)
+    return x
+
+  return jax.tree.map(move, tree, shapes_to)
+
+
+def with_top_latent(model: VAE, latent_dim: int) -> VAE:
+  """The same architecture with a top latent of latent_dim units."""
+  return dataclasses.replace(model, latent_dims=model.latent_dims[:-1] + (latent_dim,))
+
+
+def latent_mask(model: VAE, padded: VAE, num_pixels: int) -> Any:
+  """A params-shaped tree of bools for `padded`: True on the weights `model` has."""
+  shapes = lambda m: jax.eval_shape(m.init, jax.random.key(0), jnp.zeros(num_pixels))
+  ones = jax.tree.map(lambda s: np.ones(s.shape, bool), shapes(model))
+  return resize_latent(ones, model.latent_dim, padded.latent_dim, shapes(padded))
+
+
+def make_sweep_train_epoch(train_step: Callable, num_examples: int, batch_size: int) -> Callable:
+  """make_train_epoch for N models at once, as one program: a vmap over a leading model axis.
+
+  train_epoch(states, masks, images, data_keys, train_keys, epoch) -> (states, {'loss':
+  [steps, N]}): states, masks (True where a parameter is trained), data_keys and train_keys
+  each with a leading axis of N; images shared [num_examples, pixels] or per model. Model n
+  follows exactly the path it would alone (its own data order and per-step keys), up to float
+  rounding. Placed on a sharding.model_mesh, each device trains its share of the models.
+  """
+
+  def masked_step(state, mask, batch, key):
+    new, metrics = train_step(state, batch, key)
+    params = jax.tree.map(jnp.where, mask, new.params, state.params)
+    return new._replace(params=params), metrics
+
+  multi_step = jax.vmap(masked_step)
+
+  @functools.partial(jax.jit, donate_argnums=0)
+  def train_epoch(states, masks, images, data_keys, train_keys, epoch):
+    batches_NxSxB = jax.vmap(data.epoch_batches, in_axes=(0, None, None, None))(
+        data_keys, epoch, num_examples, batch_size)
+
+    def body(states, indices_NxB):
+      keys = jax.vmap(jax.random.fold_in)(train_keys, states.step)
+      if images.ndim == 2:
+        batches = images[indices_NxB]
+      else:
+        batches = jax.vmap(operator.getitem)(images, indices_NxB)
+      return multi_step(states, masks, batches, keys)
+
+    return jax.lax.scan(body, states, jnp.swapaxes(batches_NxSxB, 0, 1))
+
+  return train_epoch
+
+
+def check_members(configs: Sequence[ml_collections.ConfigDict]) -> None:
+  """UserError unless the configs differ only in MEMBER_FIELDS (one program can train them)."""
+  first = configs[0].to_dict()
+  for config in configs[1:]:
+    other = config.to_dict()
+    differ = sorted(k for k in first.keys() | other.keys()
+                    if k not in MEMBER_FIELDS and first.get(k) != other.get(k))
+    if differ:
+      raise UserError(f'sweep members may differ only in {MEMBER_FIELDS}, not in {differ}')
+  if first['num_devices'] != 1:
+    raise UserError('a vmapped sweep spreads its models over the devices itself; '
+                    'leave num_devices at 1')
+
+
+def choose_strategy(strategy: str) -> str:
+  """'vmap' or 'sequential'; 'auto' picks what scripts/benchmark.py measured faster here.
+
+  On CPU a vmapped program is no faster than the models one after another (0.9x, README), so
+  'auto' trains them in turn there; on GPU and TPU, one small model leaves the device idle and
+  'auto' trains them as one program.
+  """
+  if strategy not in STRATEGIES:
+    raise UserError(f'unknown sweep strategy {strategy!r}; choose one of {STRATEGIES}')
+  if strategy == 'auto':
+    return 'sequential' if jax.default_backend() == 'cpu' else 'vmap'
+  return strategy
+
+
+def _common_checkpoint(runs_: Sequence[train.RunDir]) -> int | None:
+  """The newest step every member has a checkpoint of (None: start afresh)."""
+  common = set.intersection(*(set(r.checkpoints.all_steps()) for r in runs_))
+  return max(common) if common else None
+
+
+def train_and_evaluate_many(configs: Sequence[ml_collections.ConfigDict],
+                            workdirs: Sequence[str], strategy: str = 'auto') -> list[dict]:
+  """Trains and evaluates every (config, workdir), as one program or one after another.
+
+  Args:
+    configs: the members' configs, differing only in seed and latent_dim.
+    workdirs: one run directory each; each resumes by itself, as train_and_evaluate's do.
+    strategy: 'vmap' (one program), 'sequential', or 'auto' (choose_strategy).
+
+  Returns:
+    Each member's final test metrics (also in its workdir/results.json).
+  """
+  if choose_strategy(strategy) == 'sequential':
+    return [train.train_and_evaluate(c, w) for c, w in zip(configs, workdirs)]
+  check_members(configs)
+  members = [train.RunDir(c, w, train.build(c)) for c, w in zip(configs, workdirs)]
+  step = _common_checkpoint(members)
+  alone = [m.start(step) for m in members]
+
+  first = members[0].exp
+  padded = with_top_latent(first.model, max(c.latent_dim for c in configs))
+  num_examples, num_pixels = first.dataset.train_images.shape
+  padded_state = jax.eval_shape(
+      lambda: train.init_state(padded, first.optimizer, jax.random.key(0),
+                               jnp.zeros(num_pixels)))
+  stack = lambda trees: jax.tree.map(lambda *xs: np.stack(xs), *trees)
+  states = stack([resize_latent(s, m.exp.model.latent_dim, padded.latent_dim, padded_state)
+                  for s, m in zip(alone, members)])
+  masks = stack([latent_mask(m.exp.model, padded, num_pixels) for m in members])
+  data_keys = jnp.stack([m.exp.keys.data for m in members])
+  train_keys = jnp.stack([m.exp.keys.train for m in members])
+  train_images = [m.exp.dataset.train_images for m in members]
+  same_images = all(np.array_equal(train_images[0], x) for x in train_images[1:])
+  images = train_images[0] if same_images else np.stack(train_images)
+
+  mesh = sharding.model_mesh(len(members))
+  if mesh is None:
+    states, masks, images = jax.device_put((states, masks, images))
+  else:
+    states, masks, data_keys, train_keys = sharding.split_models(
+        (states, masks, data_keys, train_keys), mesh)
+    images = sharding.replicate(images, mesh) if same_images else sharding.split_models(
+        images, mesh)
+  train_epoch = make_sweep_train_epoch(
+      train.make_train_step(padded, first.objective, first.optimizer),
+      num_examples, configs[0].batch_size)
+  progress = train.Progress(configs[0].num_epochs,
+                            len(members) * first.steps_per_epoch * configs[0].batch_size)
+  for epoch in range(members[0].start_epoch, configs[0].num_epochs):
+    start = time.monotonic()
+    states, step_metrics = train_epoch(states, masks, images, data_keys, train_keys, epoch)
+    losses = np.asarray(step_metrics['loss'])
+    seconds = time.monotonic() - start
+    for n, member in enumerate(members):
+      member.end_epoch(epoch, _member_state(states, n, member.exp.model, padded, alone[n]),
+                       losses[:, n], seconds / len(members))
+    progress.epoch_done(epoch, int(states.step[0]), float(losses.mean()), seconds)
+  return [m.finish(_member_state(states, n, m.exp.model, padded, alone[n]).params)
+          for n, m in enumerate(members)]
+
+
+def _member_state(states: Any, n: int, model: VAE, padded: VAE, like: Any) -> Any:
+  """Member n's train state at its own latent size, from the stacked padded states."""
+  state = jax.tree.map(lambda x: np.asarray(x[n]), states)
+  return jax.tree.map(jnp.asarray, resize_latent(state, padded.latent_dim, model.latent_dim,
+                                                 like))
