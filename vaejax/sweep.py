@@ -130,7 +130,7 @@ def check_members(configs: Sequence[ml_collections.ConfigDict]) -> None:
 def choose_strategy(strategy: str) -> str:
   """'vmap' or 'sequential'; 'auto' picks what scripts/benchmark.py measured faster here.
 
-  On CPU a vmapped program is no faster than the models one after another (0.9x, README), so
+  On CPU a vmapped program is slower than the models one after another (0.83-0.98x, README), so
   'auto' trains them in turn there; on GPU and TPU, one small model leaves the device idle and
   'auto' trains them as one program.
   """
