@@ -77,9 +77,10 @@ def train_cell(base, method: str, k: int, workdir: pathlib.Path) -> dict:
   if not bounds_file.exists():
     run = vaejax.load(cell_dir)
     images = data.load(config.dataset, config.data_dir or None).test_images
-    x = run.model.likelihood.prepare(jax.random.key(config.seed),
+    prepare_key, bound_key = jax.random.split(vaejax.train.run_keys(config.seed).analysis)
+    x = run.model.likelihood.prepare(prepare_key,
                                      jnp.asarray(images[:_BOUND_EXAMPLES.value]))
-    bounds = diagnostics.bound_vs_k(run.model, run.params, x, jax.random.key(config.seed + 1),
+    bounds = diagnostics.bound_vs_k(run.model, run.params, x, bound_key,
                                     [int(b) for b in _BOUND_KS.value])
     bounds_file.write_text(json.dumps({str(b): v for b, v in bounds.items()}))
   results['bound_vs_k'] = json.loads(bounds_file.read_text())

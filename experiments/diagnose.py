@@ -35,7 +35,8 @@ def main(argv):
   run = vaejax.load(_WORKDIR.value)
   config = run.config
   dataset = data.load(config.dataset, config.data_dir or None)
-  batch_key, draw_key, test_key, bound_key = jax.random.split(jax.random.key(_SEED.value), 4)
+  analysis_key = jax.random.fold_in(vaejax.train.run_keys(config.seed).analysis, _SEED.value)
+  batch_key, draw_key, test_key, bound_key = jax.random.split(analysis_key, 4)
   x = run.model.likelihood.prepare(batch_key,
                                    jnp.asarray(dataset.train_images[:config.batch_size]))
   for estimator in _ESTIMATORS.value:

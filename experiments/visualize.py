@@ -27,8 +27,9 @@ def main(argv):
   run = vaejax.load(_WORKDIR.value)
   dataset = data.load(run.config.dataset, run.config.data_dir or None)
   x = dataset.test_images / 255.0
+  analysis_key = vaejax.train.run_keys(run.config.seed).analysis
   images = pictures.all_pictures(run.model, run.params, x, dataset.test_labels,
-                                 jax.random.key(_SEED.value))
+                                 jax.random.fold_in(analysis_key, _SEED.value))
   n = _NUM_PAIRS.value
   images['interpolations'] = pictures.interpolations(run.model, run.params, x[:n],
                                                      x[n:2 * n])

@@ -127,3 +127,18 @@ def test_a_run_from_before_newer_config_fields_still_loads_and_resumes(trained_r
   (old / runs.CONFIG_FILE).write_text(json.dumps(config))
   assert train.train_and_evaluate(tiny_config(), str(old)) == results
   assert vaejax.load(old).model.likelihood.name == 'bernoulli'
+
+
+def test_per_example_estimates_are_the_test_nlls_terms(trained_run):
+  workdir, results = trained_run
+  run = vaejax.load(workdir)
+  config = run.config
+  stats = evaluate.per_example(run.model, run.params, data.load('mnist').test_images,
+                               train.run_keys(config.seed).eval, config.eval_num_samples,
+                               config.eval_batch_size, config.eval_chunk_size)
+  assert -np.mean(stats['log_px']) == np.float32(results['nll'])
+
+
+def test_every_run_key_is_distinct():
+  keys = [jax.random.key_data(k).tolist() for k in train.run_keys(0)]
+  assert len({tuple(k) for k in keys}) == len(train.RunKeys._fields)

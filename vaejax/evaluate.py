@@ -92,6 +92,21 @@ def bits_per_dim(nll: float, num_dims: int) -> float:
   return nll / (num_dims * math.log(2))
 
 
+def _prepared(model: VAE, images: np.ndarray, eval_key: jax.Array):
+  """The images as the likelihood prepares them, and the keys of evaluate's three estimates."""
+  prepare_key, *keys = jax.random.split(eval_key, 4)
+  return model.likelihood.prepare(prepare_key, jnp.asarray(images)), keys
+
+
+def per_example(model: VAE, params: Params, images: np.ndarray, eval_key: jax.Array,
+                num_samples: int, batch_size: int = 100,
+                chunk_size: int = 100) -> dict[str, np.ndarray]:
+  """importance_sample's per-example arrays for uint8 images [N, D], drawn exactly as
+  evaluate draws them: with the run's eval key, evaluate's nll is -mean(log_px)."""
+  x, (ll_key, _, _) = _prepared(model, images, eval_key)
+  return importance_sample(model, params, x, ll_key, num_samples, batch_size, chunk_size)
+
+
 def evaluate(model: VAE, params: Params, images: np.ndarray, eval_key: jax.Array,
              num_samples: int, train_num_samples: int, batch_size: int = 100,
              chunk_size: int = 100) -> dict:
@@ -103,8 +118,7 @@ def evaluate(model: VAE, params: Params, images: np.ndarray, eval_key: jax.Array
     (D ln 2); elbo and iwae_k: the ELBO and the IWAE bound at the training K; kl and
     log_px_given_z (the two ELBO terms); active_units (total) and active_units_per_layer.
   """
-  prepare_key, ll_key, bound_key, units_key = jax.random.split(eval_key, 4)
-  x = model.likelihood.prepare(prepare_key, jnp.asarray(images))
+  x, (ll_key, bound_key, units_key) = _prepared(model, images, eval_key)
   stats = importance_sample(model, params, x, ll_key, num_samples, batch_size, chunk_size)
   bound = importance_sample(model, params, x, bound_key, train_num_samples, batch_size,
                             chunk_size)

@@ -37,12 +37,17 @@ class TrainState(NamedTuple):
 
 
 class RunKeys(NamedTuple):
-  """Every key of a run, derived from its one seed."""
+  """Every key of a run, derived from its one seed.
+
+  `analysis` serves the experiment scripts' analyses of a finished run (bounds against k,
+  gradient SNR at other K, pictures), so that they never draw with a key training used.
+  """
   init: jax.Array
   data: jax.Array
   train: jax.Array
   eval: jax.Array
   diagnostics: jax.Array
+  analysis: jax.Array
 
 
 def run_keys(seed: int) -> RunKeys:
