@@ -162,7 +162,8 @@ def train_and_evaluate_many(configs: Sequence[ml_collections.ConfigDict],
   if choose_strategy(strategy) == 'sequential':
     return [train.train_and_evaluate(c, w) for c, w in zip(configs, workdirs)]
   check_members(configs)
-  members = [train.RunDir(c, w, train.build(c)) for c, w in zip(configs, workdirs)]
+  dataset = data.load(configs[0].dataset, configs[0].data_dir or None)  # Once for all.
+  members = [train.RunDir(c, w, train.build(c, dataset)) for c, w in zip(configs, workdirs)]
   step = _common_checkpoint(members)
   alone = [m.start(step) for m in members]
 
@@ -178,9 +179,10 @@ def train_and_evaluate_many(configs: Sequence[ml_collections.ConfigDict],
   masks = stack([latent_mask(m.exp.model, padded, num_pixels) for m in members])
   data_keys = jnp.stack([m.exp.keys.data for m in members])
   train_keys = jnp.stack([m.exp.keys.train for m in members])
-  train_images = [m.exp.dataset.train_images for m in members]
-  same_images = all(np.array_equal(train_images[0], x) for x in train_images[1:])
-  images = train_images[0] if same_images else np.stack(train_images)
+  # Only a fixed binarization (drawn from each member's seed) makes the members' images differ.
+  same_images = configs[0].binarization != 'fixed'
+  images = first.dataset.train_images if same_images else np.stack(
+      [m.exp.dataset.train_images for m in members])
 
   mesh = sharding.model_mesh(len(members))
   if mesh is None:

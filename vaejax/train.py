@@ -167,10 +167,12 @@ class Experiment(NamedTuple):
   steps_per_epoch: int
 
 
-def build(config: ml_collections.ConfigDict) -> Experiment:
-  """Validates config, loads the data and builds the pieces a run needs."""
+def build(config: ml_collections.ConfigDict,
+          dataset: data.Dataset | None = None) -> Experiment:
+  """Validates config, loads the data (unless given it, as loaded) and builds a run's pieces."""
   validate_config(config)
-  dataset = data.load(config.dataset, config.data_dir or None)
+  if dataset is None:
+    dataset = data.load(config.dataset, config.data_dir or None)
   if config.held_out_label >= 0:
     if config.held_out_label not in dataset.train_labels:
       raise UserError(f'held_out_label {config.held_out_label} is not a label of '
