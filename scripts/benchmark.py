@@ -4,6 +4,7 @@
   python scripts/benchmark.py --num_models=4 --baseline         # 4 seeds as one program
   python scripts/benchmark.py --latent_dims=2,5,10,20,50 --baseline   # a padded size sweep
   python scripts/benchmark.py --devices=8 --batch_size=200 --baseline  # data parallel
+  python scripts/benchmark.py --batch_size=20 --num_samples=1 --breakdown  # what a step costs
 
 Times the real training code (the scanned, jitted epochs experiments/train.py and
 experiments/sweep_latent.py run) and prints one JSON line with examples_per_s (every model's
@@ -11,22 +12,28 @@ examples counted) and the achieved GFLOP/s. With --baseline it also times, in th
 what the measured variant replaces: for one model, the same train_step jitted alone and called
 once per batch from a Python loop (as the Flax VAE example trains); for several models, each
 trained alone, one after another; for several devices, one device. It prints the ratio.
+With --breakdown it also times the same scanned epoch with parts of the step replaced (plain
+SGD for Adam, a fixed threshold for the binarization draw), to show what each part costs.
 """
 
+import dataclasses
 import json
 import time
 
-from absl import app
 from absl import flags
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 
+from experiments import cli
+from vaejax import likelihoods
 from vaejax import sharding
 from vaejax import sweep
 from vaejax import train
 from vaejax.configs import default
+from vaejax.errors import UserError
 from vaejax.models import make_model
 
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 20, 'Examples per step.')
@@ -47,6 +54,20 @@ _DEVICES = flags.DEFINE_integer(
     'devices', 1, 'Split each batch across this many devices (on CPU, simulated ones); with '
     '--num_models, spread the models across them instead. With --baseline, compared with one '
     'device.')
+_BREAKDOWN = flags.DEFINE_bool(
+    'breakdown', False, 'Also time the one-model epoch with plain SGD instead of Adam and with '
+    'the binarization draw replaced by a fixed threshold, and with both.')
+
+
+@dataclasses.dataclass(frozen=True)
+class ThresholdedBernoulli(likelihoods.Bernoulli):
+  """The Bernoulli likelihood with pixels binarized at 0.5 instead of drawn: no RNG."""
+
+  def prepare(self, key: jax.Array, images: jax.Array) -> jax.Array:
+    del key
+    return (images > 127).astype(jnp.float32)
+
+
 def flops_per_example(model, num_samples: int) -> float:
   """Matrix-multiply FLOPs of one training example: forward and backward, 3 x 2 x MACs."""
   params = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros(784))
@@ -98,14 +119,14 @@ def main(argv):
       jax.random.bernoulli(keys.data, 0.13, (steps * batch_size, 784)), np.uint8) * 255
   images = jnp.asarray(images_np)
   pixel_mean = images_np.mean(0) / 255.0
-  init = lambda m, key: train.init_state(m, optimizer, key, pixel_mean)
+  init = lambda m, key, opt=optimizer: train.init_state(m, opt, key, pixel_mean)
   examples = steps * batch_size
 
-  def one_model(m, mesh=None):
+  def one_model(m, mesh=None, opt=optimizer):
     """One model's scanned epoch (split over mesh's devices, if any), timed."""
-    epoch = train.make_train_epoch(train.make_train_step(m, objective, optimizer),
+    epoch = train.make_train_epoch(train.make_train_step(m, objective, opt),
                                    images.shape[0], batch_size, mesh)
-    state, data = init(m, keys.init), images
+    state, data = init(m, keys.init, opt), images
     if mesh is not None:
       state, data = sharding.replicate(state, mesh), sharding.replicate(images_np, mesh)
     return _timed_epoch(epoch, state, data, keys.data, keys.train, examples=examples)
@@ -131,6 +152,9 @@ def main(argv):
 
   latent_dims = [int(d) for d in _LATENT_DIMS.value]
   num_models, devices = _NUM_MODELS.value, _DEVICES.value
+  if _BREAKDOWN.value and (latent_dims or num_models > 1 or devices > 1):
+    raise UserError('--breakdown times one model on one device; drop --num_models, '
+                    '--latent_dims and --devices')
   result = {'device': jax.devices()[0].device_kind, 'batch_size': batch_size,
             'num_samples': config.num_samples, 'latent_dim': config.latent_dim,
             'objective': config.objective, 'gradient_estimator': config.gradient_estimator,
@@ -152,6 +176,14 @@ def main(argv):
   if not latent_dims:
     result['gflop_per_s'] = result['examples_per_s'] * flops_per_example(
         model, objective.total_samples) / 1e9
+  if _BREAKDOWN.value:
+    sgd = optax.sgd(config.learning_rate)
+    thresholded = dataclasses.replace(model, likelihood=ThresholdedBernoulli())
+    variants = {'sgd_instead_of_adam': one_model(model, opt=sgd),
+                'no_binarization_draw': one_model(thresholded),
+                'sgd_and_no_binarization_draw': one_model(thresholded, opt=sgd)}
+    result['breakdown_examples_per_s'] = {
+        name: _time(*run, _SECONDS.value) for name, run in variants.items()}
   if _BASELINE.value:
     name, runs = baseline
     seconds = sum(n / _time(run_once, n, _SECONDS.value / len(runs)) for run_once, n in runs)
@@ -177,4 +209,4 @@ def python_loop(jitted_step, state, images_np, train_key, batch_size: int, steps
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -14,12 +14,29 @@ TINY = ['--config.num_epochs=1', '--config.batch_size=600', '--config.eval_num_s
         '--config.eval_chunk_size=8', '--config.eval_batch_size=500', '--config.snr_num_draws=4']
 
 
-def _run(script, *args):
+def _run(script, *args, folder='experiments', returncode=0):
   env = {**os.environ, 'JAX_PLATFORMS': 'cpu'}
-  result = subprocess.run([sys.executable, str(ROOT / 'experiments' / script), *args],
+  result = subprocess.run([sys.executable, str(ROOT / folder / script), *args],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
-  assert result.returncode == 0, result.stderr[-3000:]
-  return result.stdout
+  assert result.returncode == returncode, result.stderr[-3000:]
+  return result.stdout if returncode == 0 else result.stderr
+
+
+def test_benchmark_prints_speeds_baseline_and_breakdown():
+  out = _run('benchmark.py', '--seconds=0.1', '--steps_per_call=10', '--num_samples=2',
+             '--baseline', '--breakdown', folder='scripts')
+  result = json.loads(out.strip().splitlines()[-1])
+  assert result['num_samples'] == 2
+  assert result['examples_per_s'] > 0 and result['baseline_examples_per_s'] > 0
+  assert result['speedup'] == result['examples_per_s'] / result['baseline_examples_per_s']
+  assert set(result['breakdown_examples_per_s']) == {
+      'sgd_instead_of_adam', 'no_binarization_draw', 'sgd_and_no_binarization_draw'}
+  assert all(v > 0 for v in result['breakdown_examples_per_s'].values())
+
+
+def test_benchmark_bad_flag_is_one_line_error():
+  err = _run('benchmark.py', '--num_samples=0', folder='scripts', returncode=1)
+  assert err.strip() == 'error: num_samples (K) must be at least 1, got 0'
 
 
 def test_compare_samples_writes_table_and_plots_and_skips_finished_cells(small_mnist, tmp_path):
