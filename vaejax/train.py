@@ -250,15 +250,17 @@ class RunDir:
     self.start_epoch = int(state.step) // exp.steps_per_epoch
     return state
 
-  def end_epoch(self, epoch: int, state: TrainState, losses: np.ndarray,
-                seconds: float) -> None:
+  def end_epoch(self, epoch: int, step: int, losses: np.ndarray, seconds: float,
+                get_state: Callable[[], TrainState]) -> None:
     """Records epoch `epoch`'s losses; evaluates and checkpoints when the config says so.
+
+    get_state() gives the state after the epoch; it is called only when one of those needs it.
 
     Raises:
       UserError: a loss was NaN or infinite (the last good checkpoint is kept).
     """
     self.train_seconds += seconds
-    step, config = int(state.step), self.config
+    config = self.config
     bad_step = _first_bad_step(losses, step - losses.size)
     if bad_step is not None:
       kept = self.checkpoints.latest_step()
@@ -269,10 +271,11 @@ class RunDir:
     self.metrics.write('train', step, {'epoch': epoch + 1, 'loss': float(losses.mean())})
     last = epoch + 1 == config.num_epochs
     if config.eval_every_epochs > 0 and (epoch + 1) % config.eval_every_epochs == 0 and not last:
-      self.metrics.write('test', step, _evaluate(self.exp, config, jax.device_get(state.params),
+      self.metrics.write('test', step, _evaluate(self.exp, config,
+                                                 jax.device_get(get_state().params),
                                                  self.metrics, step))
     if last or (epoch + 1) % config.checkpoint_every_epochs == 0:
-      self.checkpoints.save(step, state)
+      self.checkpoints.save(step, get_state())
       runs.write_train_seconds(self.workdir, step, self.train_seconds)
 
   def finish(self, params: Params) -> dict:
@@ -316,8 +319,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     state, step_metrics = train_epoch(state, images, exp.keys.data, exp.keys.train, epoch)
     losses = np.asarray(step_metrics['loss'])
     seconds = time.monotonic() - start
-    run.end_epoch(epoch, state, losses, seconds)
-    progress.epoch_done(epoch, int(state.step), float(losses.mean()), seconds)
+    step = int(state.step)
+    run.end_epoch(epoch, step, losses, seconds, lambda: state)
+    progress.epoch_done(epoch, step, float(losses.mean()), seconds)
   return run.finish(state.params)
 
 
