@@ -202,11 +202,12 @@ def train_and_evaluate_many(configs: Sequence[ml_collections.ConfigDict],
     states, step_metrics = train_epoch(states, masks, images, data_keys, train_keys, epoch)
     losses = np.asarray(step_metrics['loss'])
     seconds = time.monotonic() - start
+    steps = np.asarray(states.step)
     for n, member in enumerate(members):
-      member.end_epoch(epoch, int(states.step[n]), losses[:, n], seconds / len(members),
+      member.end_epoch(epoch, int(steps[n]), losses[:, n], seconds / len(members),
                        functools.partial(_member_state, states, n, member.exp.model, padded,
                                          alone[n]))
-    progress.epoch_done(epoch, int(states.step[0]), float(losses.mean()), seconds)
+    progress.epoch_done(epoch, int(steps[0]), float(losses.mean()), seconds)
   return [m.finish(_member_state(states, n, m.exp.model, padded, alone[n]).params)
           for n, m in enumerate(members)]
 
