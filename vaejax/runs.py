@@ -7,11 +7,15 @@ which training resumes by itself.
 
 import hashlib
 import json
+import math
 import os
 import pathlib
 import tempfile
-from typing import Any
+import time
+from typing import Any, Callable
 
+from absl import logging
+import jax
 import matplotlib
 import ml_collections
 import numpy as np
@@ -32,6 +36,7 @@ TRAIN_TIME_FILE = 'train_time.json'
 CHECKPOINT_DIR = 'checkpoints'
 PICTURES_DIR = 'pictures'
 MANIFEST_FILE = 'vaejax_sha256.json'
+LOG_EVERY_SECONDS = 10
 
 
 def _config_dict(config: ml_collections.ConfigDict) -> dict:
@@ -217,3 +222,119 @@ def write_results(workdir: str | os.PathLike, results: dict) -> None:
 def read_results(workdir: str | os.PathLike) -> dict | None:
   path = pathlib.Path(workdir) / RESULTS_FILE
   return json.loads(path.read_text()) if path.exists() else None
+
+
+def _first_bad_step(losses: np.ndarray, first_step: int) -> int | None:
+  bad = np.flatnonzero(~np.isfinite(losses))
+  return None if bad.size == 0 else first_step + int(bad[0])
+
+
+class RunDir:
+  """A run directory's whole life while a trainer uses it: resume, per-epoch records,
+  evaluations, checkpoints and the final results.
+
+  The training loop belongs to the trainer (vaejax/train.py for one VAE, vaejax/sweep.py for
+  many as one program, vaejax/semisupervised.py for M2); every run directory is the same
+  whichever wrote it. A state is any pytree with `params` and `step` (train.TrainState).
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, steps_per_epoch: int,
+               init_state: Callable[[], Any],
+               evaluate: Callable[[Any, 'MetricsLog', int], dict]):
+    """
+    Args:
+      config: the run's config (num_epochs, eval_every_epochs, checkpoint_every_epochs and
+        max_checkpoints are read here).
+      workdir: the run directory.
+      steps_per_epoch: training steps in one epoch.
+      init_state: () -> a fresh state, also the shape checkpoints are restored into.
+      evaluate: (host params, metrics log, step) -> test metrics; it may write pictures.
+    """
+    prepare_workdir(workdir, config)
+    self.config, self.workdir = config, workdir
+    self.steps_per_epoch = steps_per_epoch
+    self._init_state, self._evaluate = init_state, evaluate
+    self.metrics = MetricsLog(workdir)
+    self.checkpoints = Checkpoints(workdir, config.max_checkpoints)
+    self.total_steps = config.num_epochs * steps_per_epoch
+    self.train_seconds = 0.0
+    self.start_epoch = 0
+
+  def start(self, step: int | None) -> Any:
+    """The state saved at checkpoint `step` (None: a fresh state); later records are dropped."""
+    state = self._init_state()
+    if step is not None:
+      state = self.checkpoints.restore(step, state)
+      logging.info('%s: resumed from checkpoint at step %d.', self.workdir, step)
+    self.metrics.truncate_after(int(state.step))
+    self.train_seconds = read_train_seconds(self.workdir, int(state.step))
+    self.start_epoch = int(state.step) // self.steps_per_epoch
+    return state
+
+  def end_epoch(self, epoch: int, step: int, losses: np.ndarray, seconds: float,
+                get_state: Callable[[], Any]) -> None:
+    """Records epoch `epoch`'s losses; evaluates and checkpoints when the config says so.
+
+    get_state() gives the state after the epoch; it is called only when one of those needs it.
+
+    Raises:
+      UserError: a loss was NaN or infinite (the last good checkpoint is kept).
+    """
+    self.train_seconds += seconds
+    config = self.config
+    bad_step = _first_bad_step(losses, step - losses.size)
+    if bad_step is not None:
+      kept = self.checkpoints.latest_step()
+      kept = 'no checkpoint was saved yet' if kept is None else (
+          f'the last good checkpoint (step {kept}) is kept in {self.checkpoints.directory}')
+      raise UserError(f'loss became {losses[bad_step - step + losses.size]} at step '
+                      f'{bad_step} (epoch {epoch + 1}); {kept}')
+    self.metrics.write('train', step, {'epoch': epoch + 1, 'loss': float(losses.mean())})
+    last = epoch + 1 == config.num_epochs
+    if config.eval_every_epochs > 0 and (epoch + 1) % config.eval_every_epochs == 0 and not last:
+      self.metrics.write('test', step, self._evaluate(jax.device_get(get_state().params),
+                                                      self.metrics, step))
+    if last or (epoch + 1) % config.checkpoint_every_epochs == 0:
+      self.checkpoints.save(step, get_state())
+      write_train_seconds(self.workdir, step, self.train_seconds)
+
+  def finish(self, params: Any) -> dict:
+    """The final test metrics, computed once (a finished run's are read back)."""
+    results = read_results(self.workdir)
+    if results is None or self.start_epoch < self.config.num_epochs:
+      step = self.total_steps
+      results = {'step': step, **self._evaluate(jax.device_get(params), self.metrics, step)}
+      self.metrics.write('final', step, {k: v for k, v in results.items() if k != 'step'})
+      results['train_seconds'] = self.train_seconds
+      write_results(self.workdir, results)
+    self.metrics.close()
+    self.checkpoints.close()
+    return results
+
+
+class Progress:
+  """Logs step, loss, examples/s and time left, at most every LOG_EVERY_SECONDS."""
+
+  def __init__(self, num_epochs: int, examples_per_epoch: int):
+    self._num_epochs = num_epochs
+    self._examples_per_epoch = examples_per_epoch
+    self._epoch_seconds = []
+    self._last_log = -math.inf
+
+  def epoch_done(self, epoch: int, step: int, loss: float, seconds: float) -> None:
+    self._epoch_seconds.append(seconds)
+    last = epoch + 1 == self._num_epochs
+    if not last and time.monotonic() - self._last_log < LOG_EVERY_SECONDS:
+      return
+    self._last_log = time.monotonic()
+    # The first epoch of a process includes compilation: leave it out of the estimate.
+    typical = np.median(self._epoch_seconds[1:] or self._epoch_seconds)
+    logging.info('epoch %d/%d  step %d  loss %.3f  %.0f examples/s  %s left',
+                 epoch + 1, self._num_epochs, step, loss, self._examples_per_epoch / seconds,
+                 _duration(typical * (self._num_epochs - epoch - 1)))
+
+
+def _duration(seconds: float) -> str:
+  minutes, seconds = divmod(int(seconds), 60)
+  hours, minutes = divmod(minutes, 60)
+  return f'{hours}:{minutes:02d}:{seconds:02d}'

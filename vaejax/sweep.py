@@ -21,6 +21,7 @@ import ml_collections
 import numpy as np
 
 from vaejax import data
+from vaejax import runs
 from vaejax import sharding
 from vaejax import train
 from vaejax.errors import UserError
@@ -141,9 +142,9 @@ def choose_strategy(strategy: str) -> str:
   return strategy
 
 
-def _common_checkpoint(runs_: Sequence[train.RunDir]) -> int | None:
+def _common_checkpoint(members: Sequence[runs.RunDir]) -> int | None:
   """The newest step every member has a checkpoint of (None: start afresh)."""
-  common = set.intersection(*(set(r.checkpoints.all_steps()) for r in runs_))
+  common = set.intersection(*(set(r.checkpoints.all_steps()) for r in members))
   return max(common) if common else None
 
 
@@ -163,26 +164,27 @@ def train_and_evaluate_many(configs: Sequence[ml_collections.ConfigDict],
     return [train.train_and_evaluate(c, w) for c, w in zip(configs, workdirs)]
   check_members(configs)
   dataset = data.load(configs[0].dataset, configs[0].data_dir or None)  # Once for all.
-  members = [train.RunDir(c, w, train.build(c, dataset)) for c, w in zip(configs, workdirs)]
+  exps = [train.build(c, dataset) for c in configs]
+  members = [train.run_dir(c, w, e) for c, w, e in zip(configs, workdirs, exps)]
   step = _common_checkpoint(members)
   alone = [m.start(step) for m in members]
 
-  first = members[0].exp
+  first = exps[0]
   padded = with_top_latent(first.model, max(c.latent_dim for c in configs))
   num_examples, num_pixels = first.dataset.train_images.shape
   padded_state = jax.eval_shape(
       lambda: train.init_state(padded, first.optimizer, jax.random.key(0),
                                jnp.zeros(num_pixels)))
   stack = lambda trees: jax.tree.map(lambda *xs: np.stack(xs), *trees)
-  states = stack([resize_latent(s, m.exp.model.latent_dim, padded.latent_dim, padded_state)
-                  for s, m in zip(alone, members)])
-  masks = stack([latent_mask(m.exp.model, padded, num_pixels) for m in members])
-  data_keys = jnp.stack([m.exp.keys.data for m in members])
-  train_keys = jnp.stack([m.exp.keys.train for m in members])
+  states = stack([resize_latent(s, m.model.latent_dim, padded.latent_dim, padded_state)
+                  for s, m in zip(alone, exps)])
+  masks = stack([latent_mask(e.model, padded, num_pixels) for e in exps])
+  data_keys = jnp.stack([e.keys.data for e in exps])
+  train_keys = jnp.stack([e.keys.train for e in exps])
   # Only a fixed binarization (drawn from each member's seed) makes the members' images differ.
   same_images = configs[0].binarization != 'fixed'
   images = first.dataset.train_images if same_images else np.stack(
-      [m.exp.dataset.train_images for m in members])
+      [e.dataset.train_images for e in exps])
 
   mesh = sharding.model_mesh(len(members))
   if mesh is None:
@@ -195,7 +197,7 @@ def train_and_evaluate_many(configs: Sequence[ml_collections.ConfigDict],
   train_epoch = make_sweep_train_epoch(
       train.make_train_step(padded, first.objective, first.optimizer),
       num_examples, configs[0].batch_size)
-  progress = train.Progress(configs[0].num_epochs,
+  progress = runs.Progress(configs[0].num_epochs,
                             len(members) * first.steps_per_epoch * configs[0].batch_size)
   for epoch in range(members[0].start_epoch, configs[0].num_epochs):
     start = time.monotonic()
@@ -205,10 +207,10 @@ def train_and_evaluate_many(configs: Sequence[ml_collections.ConfigDict],
     steps = np.asarray(states.step)
     for n, member in enumerate(members):
       member.end_epoch(epoch, int(steps[n]), losses[:, n], seconds / len(members),
-                       functools.partial(_member_state, states, n, member.exp.model, padded,
+                       functools.partial(_member_state, states, n, exps[n].model, padded,
                                          alone[n]))
     progress.epoch_done(epoch, int(steps[0]), float(losses.mean()), seconds)
-  return [m.finish(_member_state(states, n, m.exp.model, padded, alone[n]).params)
+  return [m.finish(_member_state(states, n, exps[n].model, padded, alone[n]).params)
           for n, m in enumerate(members)]
 
 

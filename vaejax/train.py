@@ -1,11 +1,9 @@
 """The train state, the jitted training step, scanned epochs and train_and_evaluate."""
 
 import functools
-import math
 import time
 from typing import Any, Callable, NamedTuple
 
-from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -27,7 +25,6 @@ SCHEDULES = ('constant', 'iwae')
 BINARIZATIONS = ('dynamic', 'fixed')
 PAPER_STAGES = 8
 PAPER_EPOCHS = sum(3**i for i in range(PAPER_STAGES))  # 3280
-LOG_EVERY_SECONDS = 10
 
 
 class TrainState(NamedTuple):
@@ -216,81 +213,13 @@ def _evaluate(exp: Experiment, config: ml_collections.ConfigDict, params: Params
   return metrics
 
 
-def _first_bad_step(losses: np.ndarray, first_step: int) -> int | None:
-  bad = np.flatnonzero(~np.isfinite(losses))
-  return None if bad.size == 0 else first_step + int(bad[0])
-
-
-class RunDir:
-  """A run's workdir while it trains: resume, per-epoch records, checkpoints, final results.
-
-  The training loop itself belongs to the caller (train_and_evaluate for one run, the sweep
-  for many trained as one program); this keeps every run directory the same either way.
-  """
-
-  def __init__(self, config: ml_collections.ConfigDict, workdir: str, exp: Experiment):
-    runs.prepare_workdir(workdir, config)
-    self.config, self.workdir, self.exp = config, workdir, exp
-    self.metrics = runs.MetricsLog(workdir)
-    self.checkpoints = runs.Checkpoints(workdir, config.max_checkpoints)
-    self.total_steps = config.num_epochs * exp.steps_per_epoch
-    self.train_seconds = 0.0
-    self.start_epoch = 0
-
-  def start(self, step: int | None) -> TrainState:
-    """The state saved at checkpoint `step` (None: a fresh state); later records are dropped."""
-    exp = self.exp
-    state = init_state(exp.model, exp.optimizer, exp.keys.init,
-                       exp.dataset.train_images.mean(axis=0) / 255.0)
-    if step is not None:
-      state = self.checkpoints.restore(step, state)
-      logging.info('%s: resumed from checkpoint at step %d.', self.workdir, step)
-    self.metrics.truncate_after(int(state.step))
-    self.train_seconds = runs.read_train_seconds(self.workdir, int(state.step))
-    self.start_epoch = int(state.step) // exp.steps_per_epoch
-    return state
-
-  def end_epoch(self, epoch: int, step: int, losses: np.ndarray, seconds: float,
-                get_state: Callable[[], TrainState]) -> None:
-    """Records epoch `epoch`'s losses; evaluates and checkpoints when the config says so.
-
-    get_state() gives the state after the epoch; it is called only when one of those needs it.
-
-    Raises:
-      UserError: a loss was NaN or infinite (the last good checkpoint is kept).
-    """
-    self.train_seconds += seconds
-    config = self.config
-    bad_step = _first_bad_step(losses, step - losses.size)
-    if bad_step is not None:
-      kept = self.checkpoints.latest_step()
-      kept = 'no checkpoint was saved yet' if kept is None else (
-          f'the last good checkpoint (step {kept}) is kept in {self.checkpoints.directory}')
-      raise UserError(f'loss became {losses[bad_step - step + losses.size]} at step '
-                      f'{bad_step} (epoch {epoch + 1}); {kept}')
-    self.metrics.write('train', step, {'epoch': epoch + 1, 'loss': float(losses.mean())})
-    last = epoch + 1 == config.num_epochs
-    if config.eval_every_epochs > 0 and (epoch + 1) % config.eval_every_epochs == 0 and not last:
-      self.metrics.write('test', step, _evaluate(self.exp, config,
-                                                 jax.device_get(get_state().params),
-                                                 self.metrics, step))
-    if last or (epoch + 1) % config.checkpoint_every_epochs == 0:
-      self.checkpoints.save(step, get_state())
-      runs.write_train_seconds(self.workdir, step, self.train_seconds)
-
-  def finish(self, params: Params) -> dict:
-    """The final test metrics, computed once (a finished run's are read back)."""
-    results = runs.read_results(self.workdir)
-    if results is None or self.start_epoch < self.config.num_epochs:
-      step = self.total_steps
-      results = {'step': step, **_evaluate(self.exp, self.config, jax.device_get(params),
-                                           self.metrics, step)}
-      self.metrics.write('final', step, {k: v for k, v in results.items() if k != 'step'})
-      results['train_seconds'] = self.train_seconds
-      runs.write_results(self.workdir, results)
-    self.metrics.close()
-    self.checkpoints.close()
-    return results
+def run_dir(config: ml_collections.ConfigDict, workdir: str, exp: Experiment) -> runs.RunDir:
+  """The run directory of an unsupervised run: its fresh state and its evaluation."""
+  pixel_mean = exp.dataset.train_images.mean(axis=0) / 255.0
+  return runs.RunDir(
+      config, workdir, exp.steps_per_epoch,
+      lambda: init_state(exp.model, exp.optimizer, exp.keys.init, pixel_mean),
+      lambda params, metrics_log, step: _evaluate(exp, config, params, metrics_log, step))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -303,7 +232,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     The final test metrics (also in workdir/results.json, with the training time).
   """
   exp = build(config)
-  run = RunDir(config, workdir, exp)
+  run = run_dir(config, workdir, exp)
   state = run.start(run.checkpoints.latest_step())
   mesh = sharding.data_mesh(config.num_devices, config.batch_size)
   images = exp.dataset.train_images
@@ -313,7 +242,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     images, state = sharding.replicate(images, mesh), sharding.replicate(state, mesh)
   train_epoch = make_train_epoch(make_train_step(exp.model, exp.objective, exp.optimizer),
                                  exp.dataset.train_images.shape[0], config.batch_size, mesh)
-  progress = Progress(config.num_epochs, exp.steps_per_epoch * config.batch_size)
+  progress = runs.Progress(config.num_epochs, exp.steps_per_epoch * config.batch_size)
   for epoch in range(run.start_epoch, config.num_epochs):
     start = time.monotonic()
     state, step_metrics = train_epoch(state, images, exp.keys.data, exp.keys.train, epoch)
@@ -323,31 +252,3 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     run.end_epoch(epoch, step, losses, seconds, lambda: state)
     progress.epoch_done(epoch, step, float(losses.mean()), seconds)
   return run.finish(state.params)
-
-
-class Progress:
-  """Logs step, loss, examples/s and time left, at most every LOG_EVERY_SECONDS."""
-
-  def __init__(self, num_epochs: int, examples_per_epoch: int):
-    self._num_epochs = num_epochs
-    self._examples_per_epoch = examples_per_epoch
-    self._epoch_seconds = []
-    self._last_log = -math.inf
-
-  def epoch_done(self, epoch: int, step: int, loss: float, seconds: float) -> None:
-    self._epoch_seconds.append(seconds)
-    last = epoch + 1 == self._num_epochs
-    if not last and time.monotonic() - self._last_log < LOG_EVERY_SECONDS:
-      return
-    self._last_log = time.monotonic()
-    # The first epoch of a process includes compilation: leave it out of the estimate.
-    typical = np.median(self._epoch_seconds[1:] or self._epoch_seconds)
-    logging.info('epoch %d/%d  step %d  loss %.3f  %.0f examples/s  %s left',
-                 epoch + 1, self._num_epochs, step, loss, self._examples_per_epoch / seconds,
-                 _duration(typical * (self._num_epochs - epoch - 1)))
-
-
-def _duration(seconds: float) -> str:
-  minutes, seconds = divmod(int(seconds), 60)
-  hours, minutes = divmod(minutes, 60)
-  return f'{hours}:{minutes:02d}:{seconds:02d}'
