@@ -135,3 +135,17 @@ def epoch_batches(data_key: jax.Array, epoch: jax.Array, num_examples: int,
   order = jax.random.permutation(jax.random.fold_in(data_key, epoch), num_examples)
   steps = num_examples // batch_size
   return order[:steps * batch_size].reshape(steps, batch_size)
+
+
+def cycling_batch(key: jax.Array, step: jax.Array, num_examples: int,
+                  batch_size: int) -> jax.Array:
+  """Indices [batch_size] of step's batch from a set read over and over, a new order each
+  pass: positions step * batch_size ... of the concatenated orders permutation(fold_in(key,
+  pass)). A function of (key, step) alone; batch_size <= num_examples.
+  """
+  position = step * batch_size + jnp.arange(batch_size)
+  first_pass = (step * batch_size) // num_examples
+  order = lambda p: jax.random.permutation(jax.random.fold_in(key, p), num_examples)
+  index = position % num_examples
+  return jnp.where(position // num_examples == first_pass, order(first_pass)[index],
+                   order(first_pass + 1)[index])

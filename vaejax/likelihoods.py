@@ -117,6 +117,24 @@ def discretized_logistic_log_prob(x: ArrayLike, loc: ArrayLike,
                    jnp.where(highest, log_sf_b, log_cdf_a + log_sf_b + log_width))
 
 
+@dataclasses.dataclass(frozen=True)
+class Normal:
+  """Real-valued data, such as another model's latent means (M1 + M2): x ~ N(output,
+  exp(log_scale)^2) per dimension, the output being the mean itself. Not for images, so not
+  in LIKELIHOODS."""
+  name: ClassVar[str] = 'normal'
+  has_scale: ClassVar[bool] = True
+
+  def prepare(self, key: jax.Array, x: jax.Array) -> jax.Array:
+    """The values themselves, as float32."""
+    del key
+    return x.astype(jnp.float32)
+
+  def log_prob(self, x: ArrayLike, logits: ArrayLike, log_scale: ArrayLike) -> jax.Array:
+    """log N(x; logits, exp(log_scale)^2), summed over the dimensions of x [D]."""
+    return distributions.gaussian_log_prob(x, logits, jnp.exp(log_scale))
+
+
 LIKELIHOODS = {cls.name: cls for cls in (Bernoulli, Gaussian, Logistic)}
 
 

@@ -16,7 +16,7 @@ an explicit key.
 import dataclasses
 import functools
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -32,16 +32,18 @@ MNIST_SHAPE = (28, 28, 1)
 
 
 class MLP(nn.Module):
-  """tanh hidden layers, then a linear output; Glorot-uniform weights, zero biases."""
+  """Hidden layers (tanh unless told otherwise), then a linear output; Glorot-uniform
+  weights, zero biases."""
   hidden: Sequence[int]
   features: int
   output_bias_init: Any = nn.initializers.zeros
+  activation: Callable[[jax.Array], jax.Array] = jnp.tanh
 
   @nn.compact
   def __call__(self, h: jax.Array) -> jax.Array:
     init = nn.initializers.glorot_uniform()
     for width in self.hidden:
-      h = jnp.tanh(nn.Dense(width, kernel_init=init)(h))
+      h = self.activation(nn.Dense(width, kernel_init=init)(h))
     return nn.Dense(self.features, kernel_init=init, bias_init=self.output_bias_init)(h)
 
 

@@ -118,3 +118,33 @@ def all_pictures(model: VAE, params: Params, x: np.ndarray, labels: np.ndarray,
     pictures['manifold'] = manifold(model, params)
     pictures['latent_scatter'] = latent_scatter(model, params, x, labels)
   return pictures
+
+
+def class_samples(model, params: Params, key: jax.Array,
+                  image_shape: tuple[int, int, int], num_styles: int = 10) -> np.ndarray:
+  """M2: row y decodes num_styles draws z ~ p(z) with class y, the same z in each column."""
+  z = jax.random.normal(key, (num_styles, model.latent_dim))
+  classes = np.arange(model.num_classes)
+  outputs = jax.vmap(jax.vmap(model.decode, in_axes=(None, 0, None)), in_axes=(None, None, 0))(
+      params, z, classes)
+  return tile(likelihoods.mean(outputs.reshape(-1, model.num_inputs)), num_styles, image_shape)
+
+
+def analogies(model, params: Params, x: np.ndarray, image_shape: tuple[int, int, int]) -> np.ndarray:
+  """M2: row i is test image x[i], then its style E_q[z | x, y] (y its most probable class)
+  decoded with every class."""
+  x = jnp.asarray(x, jnp.float32)
+  y = jnp.argmax(jax.vmap(model.class_logits, in_axes=(None, 0))(params, x), axis=-1)
+  z = jax.vmap(model.encode, in_axes=(None, 0, 0))(params, x, y)[0]
+  classes = np.arange(model.num_classes)
+  outputs = jax.vmap(jax.vmap(model.decode, in_axes=(None, None, 0)), in_axes=(None, 0, None))(
+      params, z, classes)
+  rows = jnp.concatenate([x[:, None], likelihoods.mean(outputs)], axis=1)
+  return tile(rows.reshape(-1, model.num_inputs), model.num_classes + 1, image_shape)
+
+
+def m2_pictures(model, params: Params, x: np.ndarray, image_shape: tuple[int, int, int],
+                key: jax.Array) -> dict:
+  """The pictures M2 training writes at each evaluation; x are test images [N, D] in [0, 1]."""
+  return {'class_samples': class_samples(model, params, key, image_shape),
+          'analogies': analogies(model, params, x[:8], image_shape)}

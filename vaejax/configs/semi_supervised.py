@@ -1,0 +1,36 @@
+"""M2 (Kingma et al. 2014) on MNIST with 100 labels: the released code's setup.
+
+50 latent units, one softplus hidden layer of 500 units in each network, alpha = 0.1 (the
+classification weight alpha * 50,000 / num_labels), Adam 3e-4, the last 10,000 training images
+for validation; here 100 unlabelled and 100 labelled images a step, for 300 epochs. The
+importance-weighted form: --config.objective=iwae --config.num_samples=K. M1 + M2:
+--config.architecture=m1m2 --config.m1_workdir=RUN.
+"""
+
+import ml_collections
+
+from vaejax.configs import default
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = default.get_config()
+  config.architecture = 'm2'  # or 'm1m2': M2 on the latent means of the run m1_workdir
+  config.m1_workdir = ''
+  config.m1_layers = 'top'  # or 'all' (two stochastic layers)
+  config.num_labels = 100  # a multiple of the classes, or 0: every image labelled
+  config.num_validation = 10000  # the last training images, for model selection only
+  config.hidden_units = 500
+  config.alpha = 0.1
+  config.labelled_batch_size = 100
+  config.objective = 'vae'  # or 'iwae' with num_samples = K
+  config.num_samples = 1
+  config.batch_size = 100
+  config.num_epochs = 300
+  config.schedule = 'constant'
+  config.learning_rate = 3e-4
+  config.adam_eps = 1e-8
+  config.eval_every_epochs = 10
+  config.eval_num_samples = 100
+  config.checkpoint_every_epochs = 10
+  config.snr_num_draws = 0
+  return config
