@@ -3,10 +3,12 @@
 import dataclasses
 import functools
 import os
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 from jax.typing import ArrayLike
 
 from vaejax import data
@@ -14,19 +16,44 @@ from vaejax import evaluate
 from vaejax import likelihoods
 from vaejax import models
 from vaejax import runs
+from vaejax import semisupervised
+from vaejax import splits
 from vaejax import train
 from vaejax.errors import UserError
+from vaejax.m2 import M2
 from vaejax.models import VAE, Params, make_model
 
 
 @dataclasses.dataclass(frozen=True)
 class Run:
   """A run's config, model and newest parameters. x is [N, D] (D = H * W * C of the run's
-  images) with values in [0, 1]."""
+  images) with values in [0, 1].
+
+  `model` is a VAE for unsupervised runs and an M2 for semi-supervised ones, whose inputs are
+  the images (architecture m2) or an M1 run's latent means of them (m1m2: `inputs` maps
+  images to them).
+  """
   config: ml_collections.ConfigDict
-  model: VAE
+  model: VAE | M2
   params: Params
   step: int
+  inputs: Callable[[np.ndarray], np.ndarray] | None = None
+
+  def _m2(self, what: str) -> M2:
+    if not isinstance(self.model, M2):
+      raise UserError(f'{what} needs a semi-supervised (M2) run; this run is an unsupervised '
+                      f'{self.config.architecture} VAE with no classifier')
+    return self.model
+
+  def class_probs(self, x: ArrayLike) -> np.ndarray:
+    """q(y | x) [N, C] of images x [N, D] in [0, 1]."""
+    model = self._m2('class_probs')
+    x = np.asarray(x, np.float32)
+    return semisupervised.class_probs(model, self.params, self.inputs(x) if self.inputs else x)
+
+  def classify(self, x: ArrayLike) -> np.ndarray:
+    """The most probable class [N] of images x [N, D] in [0, 1]."""
+    return np.argmax(self.class_probs(x), axis=-1)
 
   def encode(self, x: ArrayLike) -> tuple[jax.Array, jax.Array]:
     """(mean, std) of q(z | x), each [N, latent_dim]."""
@@ -47,9 +74,18 @@ class Run:
                                        key, num_samples)
     return jnp.asarray(stats['log_px'])
 
-  def sample(self, key: jax.Array, n: int) -> jax.Array:
-    """n mean images [n, D] in [0, 1] of latents drawn from the prior."""
-    return _sample(self.model, self.params, key, n)
+  def sample(self, key: jax.Array, n: int, labels: ArrayLike | None = None) -> jax.Array:
+    """n mean images [n, D] in [0, 1] of latents drawn from the prior; for an M2 run, of
+    the classes `labels` [n] (default: 0, 1, ..., C - 1, 0, ...)."""
+    if labels is None and not isinstance(self.model, M2):
+      return _sample(self.model, self.params, key, n)
+    model = self._m2('sample with labels')
+    if self.inputs is not None:
+      raise UserError('an m1m2 run models latent means, not images: sample from its M1 run')
+    labels = np.arange(n) % model.num_classes if labels is None else np.asarray(labels)
+    if labels.shape != (n,) or labels.min() < 0 or labels.max() >= model.num_classes:
+      raise UserError(f'labels must be {n} integers in 0..{model.num_classes - 1}')
+    return likelihoods.mean(model.sample(self.params, key, labels))
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
@@ -60,19 +96,30 @@ def _sample(model, params, key, n):
 def load(workdir: str | os.PathLike) -> Run:
   """Restores a run's config and the parameters of its newest checkpoint.
 
-  Reads the run's dataset for the images' shape.
+  Reads the run's dataset for the images' shape (and an M2 run's for its classes; an m1m2
+  run's also loads its M1 run).
   """
   config = runs.read_config(workdir)
-  image_shape = data.load(config.dataset, config.data_dir or None).image_shape
-  model = make_model(config.architecture, config.latent_dim, image_shape,
-                     config.likelihood)
+  dataset = data.load(config.dataset, config.data_dir or None)
+  inputs = None
+  if config.architecture in semisupervised.ARCHITECTURES:
+    num_inputs = dataset.train_images.shape[1]
+    if config.architecture == 'm1m2':
+      inputs = semisupervised.m1_features(config, dataset)[1]
+      num_inputs = len(inputs.mean)
+    model = semisupervised.make_model(config, num_inputs,
+                                      splits.num_classes(dataset.train_labels))
+  else:
+    model = make_model(config.architecture, config.latent_dim, dataset.image_shape,
+                       config.likelihood)
   optimizer = train.make_optimizer(config, steps_per_epoch=1)
+  num_inputs = model.num_inputs if isinstance(model, M2) else model.num_pixels
   target = jax.eval_shape(lambda: train.init_state(model, optimizer, jax.random.key(0),
-                                                   jnp.zeros(model.num_pixels)))
+                                                   jnp.zeros(num_inputs)))
   checkpoints = runs.Checkpoints(workdir)
   step = checkpoints.latest_step()
   if step is None:
     raise UserError(f'{workdir} holds no checkpoint yet')
   state = checkpoints.restore(step, target)
   checkpoints.close()
-  return Run(config, model, state.params, step)
+  return Run(config, model, state.params, step, inputs)

@@ -9,7 +9,7 @@ labelled images alone).
 """
 
 import functools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -144,3 +144,29 @@ def fit(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, key:
       best = Classifier(tuple(hidden), num_classes, penalties[j], jax.tree.map(lambda p: p[j], params),
                         float(errors[j]))
   return best
+
+
+def probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+          s: Any, key: jax.Array, hiddens: tuple[tuple[int, ...], ...] = ((), (500,))) -> dict:
+  """`fit` on the labelled rows of a training set, chosen on its validation rows, reported on
+  the test set.
+
+  Args:
+    train_x: inputs [N, F] of the whole training set.
+    train_y: its labels [N] (only the labelled and validation rows are read).
+    test_x: test inputs [M, F].
+    test_y: test labels [M].
+    s: the splits.Splits of the training set.
+    key: the classifiers' initialization key.
+    hiddens: architectures to choose from.
+
+  Returns:
+    {'classifier', 'l2', 'validation_error', 'test_error', 'test_ece'}.
+  """
+  best = fit(train_x[s.labelled], train_y[s.labelled], train_x[s.validation],
+             train_y[s.validation], key, hiddens)
+  logits = best.logits(test_x)
+  probs = np.asarray(jax.nn.softmax(logits))
+  return {'classifier': best.name, 'l2': best.l2, 'validation_error': best.validation_error,
+          'test_error': error_rate(logits, test_y),
+          'test_ece': expected_calibration_error(probs, test_y)}

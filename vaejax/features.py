@@ -2,14 +2,17 @@
 
 For one stochastic layer the mean of q(z | x) is exact; for two, `layers='top'` gives E_q[z_2 | x]
 (averaged over draws of z_1, vaejax/evaluate.py's posterior_means) and `layers='all'` the
-means of both layers side by side. Images go in as grey levels x / 255, the mean of their
-binarizations.
+means of both layers side by side. Images go in as grey levels in [0, 1] (for a Bernoulli
+model, the mean of their binarizations).
 """
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vaejax import data
 from vaejax import evaluate
 from vaejax.errors import UserError
 from vaejax.models import VAE, Params
@@ -18,14 +21,14 @@ LAYERS = ('top', 'all')
 BATCH = 1000
 
 
-def posterior_means(model: VAE, params: Params, images: np.ndarray, key: jax.Array,
+def posterior_means(model: VAE, params: Params, x: np.ndarray, key: jax.Array,
                     layers: str = 'top', num_samples: int = 100) -> np.ndarray:
-  """Features [N, F] of uint8 images [N, D]: the posterior means of the chosen layers.
+  """Features [N, F] of images x [N, D] in [0, 1]: the posterior means of the chosen layers.
 
   Args:
     model: the VAE.
     params: its parameters.
-    images: uint8 images [N, D].
+    x: images [N, D] in [0, 1].
     key: draws of z_1 for the upper layer's mean (unused with one stochastic layer).
     layers: 'top' (z_L) or 'all' (z_1 ... z_L concatenated).
     num_samples: draws of the lower layers per image for the upper layers' means.
@@ -34,14 +37,36 @@ def posterior_means(model: VAE, params: Params, images: np.ndarray, key: jax.Arr
     raise UserError(f'unknown feature layers {layers!r}; choose one of {LAYERS}')
   num_samples = num_samples if model.num_layers > 1 else 1  # Exact for one layer.
   parts = []
-  for i in range(0, len(images), BATCH):
-    x = jnp.asarray(images[i:i + BATCH], jnp.float32) / 255.0
-    means = evaluate.posterior_means(model, params, x, jax.random.fold_in(key, i), num_samples)
+  for i in range(0, len(x), BATCH):
+    means = evaluate.posterior_means(model, params, jnp.asarray(x[i:i + BATCH], jnp.float32),
+                                     jax.random.fold_in(key, i), num_samples)
     parts.append(np.concatenate([np.asarray(m) for m in means], axis=1) if layers == 'all'
                  else np.asarray(means[-1]))
   return np.concatenate(parts)
 
 
-def standardize(features: np.ndarray, reference: np.ndarray) -> np.ndarray:
-  """Features shifted and scaled by the mean and std of reference's (training features)."""
-  return (features - reference.mean(axis=0)) / (reference.std(axis=0) + 1e-6)
+class FeatureMap(NamedTuple):
+  """Images [N, D] in [0, 1] -> posterior means standardized by the training set's."""
+  model: VAE
+  params: Params
+  key: jax.Array
+  layers: str
+  mean: np.ndarray
+  std: np.ndarray
+
+  def __call__(self, x: np.ndarray) -> np.ndarray:
+    z = posterior_means(self.model, self.params, x, self.key, self.layers)
+    return (z - self.mean) / self.std
+
+
+def dataset_features(model: VAE, params: Params, dataset: data.Dataset, key: jax.Array,
+                     layers: str = 'top') -> tuple[data.Dataset, FeatureMap]:
+  """The dataset with its images replaced by their standardized posterior means (float32
+  [N, F], shape (1, 1, F)), and the map that made them."""
+  train = posterior_means(model, params, dataset.train_images / 255.0, key, layers)
+  feature_map = FeatureMap(model, params, key, layers, train.mean(axis=0),
+                           train.std(axis=0) + 1e-6)
+  return dataset._replace(
+      train_images=(train - feature_map.mean) / feature_map.std,
+      test_images=feature_map(dataset.test_images / 255.0),
+      image_shape=(1, 1, train.shape[1])), feature_map

@@ -72,19 +72,12 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 
 
 def m1_features(config: ml_collections.ConfigDict,
-                dataset: data.Dataset) -> tuple[data.Dataset, Callable]:
-  """The dataset as the standardized posterior means of the M1 run config.m1_workdir, and
-  the map from uint8 images [N, D] to those features."""
+                dataset: data.Dataset) -> tuple[data.Dataset, features.FeatureMap]:
+  """The dataset as the standardized posterior means of the M1 run config.m1_workdir."""
   from vaejax import api  # pylint: disable=g-import-not-at-top  (api imports this module)
   m1 = api.load(config.m1_workdir)
-  key = train.run_keys(config.seed).analysis
-  encode = lambda images: features.posterior_means(m1.model, m1.params, images, key,
-                                                   config.m1_layers)
-  reference = encode(dataset.train_images)
-  to_features = lambda images: features.standardize(encode(images), reference)
-  train_x = features.standardize(reference, reference)
-  return dataset._replace(train_images=train_x, test_images=to_features(dataset.test_images),
-                          image_shape=(1, 1, train_x.shape[1])), to_features
+  return features.dataset_features(m1.model, m1.params, dataset,
+                                   train.run_keys(config.seed).analysis, config.m1_layers)
 
 
 def classification_weight(config: ml_collections.ConfigDict, num_train: int) -> float:
@@ -118,8 +111,8 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   if config.architecture == 'm1m2':
     dataset, _ = m1_features(config, dataset)
     image_shape = None
-  labelled = splits_lib.split_dataset(dataset, config.num_labels, config.num_validation,
-                                      config.seed)
+  labelled = splits_lib.split_dataset(dataset, splits_lib.make_splits(
+      dataset.train_labels, config.num_labels, config.num_validation, config.seed))
   num_train = len(labelled.labelled_x) + len(labelled.unlabelled_x)
   batched = len(labelled.unlabelled_x) if len(labelled.unlabelled_x) else len(labelled.labelled_x)
   size = config.batch_size if len(labelled.unlabelled_x) else config.labelled_batch_size

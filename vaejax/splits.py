@@ -80,11 +80,10 @@ class LabelledData(NamedTuple):
   splits: Splits
 
 
-def split_dataset(dataset: data.Dataset, num_labels: int, num_validation: int,
-                  seed: int) -> LabelledData:
-  """The dataset's training images cut by make_splits; its test set as it is."""
+def split_dataset(dataset: data.Dataset, s: Splits) -> LabelledData:
+  """The dataset's training images cut into the splits s (labels kept for the labelled and
+  validation images only); its test set as it is."""
   train_x, train_y = dataset.train_images, dataset.train_labels
-  s = make_splits(train_y, num_labels, num_validation, seed)
   return LabelledData(train_x[s.labelled], train_y[s.labelled], train_x[s.unlabelled],
                       train_x[s.validation], train_y[s.validation], dataset.test_images,
                       dataset.test_labels, s)

@@ -1,0 +1,52 @@
+"""experiments/semi_supervised.py and experiments/features.py end to end, on tiny settings."""
+
+import json
+
+from test_experiments import ROOT, _run
+
+TINY = ['--config.num_validation=500', '--config.hidden_units=32', '--config.latent_dim=4',
+        '--config.num_epochs=1', '--config.eval_num_samples=2', '--config.labelled_batch_size=50']
+
+
+def _data(small_mnist):
+  return [f'--config.{k}={v}' for k, v in small_mnist.items()]
+
+
+def test_m1_over_two_label_draws_writes_results(trained_run, small_mnist, tmp_path):
+  m1, _ = trained_run
+  stdout = _run('semi_supervised.py', f'--workdir={tmp_path}', '--model=m1', '--seeds=0,1',
+                f'--config.m1_workdir={m1}', *_data(small_mnist), *TINY)
+  assert '| m1 | 100 | - | 0 | 2 |' in stdout
+  assert (tmp_path / 'results.md').read_text() in stdout
+  [summary] = json.loads((tmp_path / 'results.json').read_text())
+  assert summary['seeds'] == [0, 1] and len(summary['test_error']) == 2
+  assert all(0 <= e < 0.9 for e in summary['test_error'] + summary['baseline_error'])
+  assert (tmp_path / 'm1_n100_seed1' / 'probe.json').exists()
+
+
+def test_m2_and_m1m2_single_runs(trained_run, small_mnist, tmp_path):
+  stdout = _run('semi_supervised.py', f'--workdir={tmp_path / "m2"}', '--model=m2',
+                f'--config={ROOT}/vaejax/configs/semi_supervised_quick.py',
+                *_data(small_mnist), *TINY, '--config.objective=iwae',
+                '--config.num_samples=2')
+  assert '| m2 | 100 | iwae | 2 | 1 |' in stdout
+  assert json.loads((tmp_path / 'm2' / 'results.json').read_text())['step'] == 14
+  m1, _ = trained_run
+  stdout = _run('semi_supervised.py', f'--workdir={tmp_path / "m1m2"}', '--model=m1m2',
+                f'--config.m1_workdir={m1}', *_data(small_mnist), *TINY)
+  assert '| m1m2 | 100 | vae | 1 | 1 |' in stdout
+
+
+def test_bad_num_labels_is_one_line_error(small_mnist, tmp_path):
+  err = _run('semi_supervised.py', f'--workdir={tmp_path}', '--config.num_labels=105',
+             *_data(small_mnist), *TINY, returncode=1)
+  assert err.strip().splitlines()[-1] == ('error: num_labels must be a multiple of the 10 classes (or 0 for '
+                         'all), got 105')
+
+
+def test_features_probe_beside_pixels(trained_run):
+  workdir, _ = trained_run
+  stdout = _run('features.py', f'--workdir={workdir}', '--num_labels=50')
+  assert '| latent means | 50 |' in stdout and '| pixels | 50 |' in stdout
+  rows = json.loads((workdir / 'features_n50_seed0.json').read_text())
+  assert 0 <= rows['latent means']['test_error'] < 0.9

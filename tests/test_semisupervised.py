@@ -1,0 +1,226 @@
+"""M2's bounds, the semi-supervised splits and data order, and M2 training end to end."""
+
+import json
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vaejax import classifiers
+from vaejax import data
+from vaejax import likelihoods
+from vaejax import objectives
+from vaejax import runs
+from vaejax import semisupervised
+from vaejax import splits
+from vaejax import train
+from vaejax.configs import semi_supervised
+from vaejax.errors import UserError
+from vaejax.m2 import M2
+
+
+def small_config(small_mnist, **overrides):
+  """M2 on the first 2000 MNIST images: 500 for validation, 100 labelled, a small net."""
+  config = semi_supervised.get_config()
+  config.update(**small_mnist, num_validation=500, hidden_units=64, latent_dim=8,
+                labelled_batch_size=50, num_epochs=2, eval_every_epochs=1,
+                eval_num_samples=3, checkpoint_every_epochs=1, learning_rate=1e-3)
+  config.update(**overrides)
+  return config
+
+
+def tiny_model(num_classes=3, likelihood=likelihoods.Bernoulli()):
+  model = M2(num_classes, 4, (16,), 12, likelihood)
+  params = jax.jit(model.init)(jax.random.key(0), jnp.full(12, 0.3))
+  x = jax.random.bernoulli(jax.random.key(1), 0.4, (12,)).astype(jnp.float32)
+  return model, params, x
+
+
+def test_unlabelled_bound_is_the_explicit_sum_over_classes():
+  model, params, x = tiny_model()
+  key = jax.random.key(2)
+  labelled = jax.jit(lambda y: model.labelled_bound(params, x, y, key, objectives.iwae, 5))
+  log_q = jax.nn.log_softmax(model.class_logits(params, x))
+  explicit = sum(jnp.exp(log_q[y]) * (labelled(y) - log_q[y]) for y in range(3))
+  batched = jax.jit(model.unlabelled_bound, static_argnums=(3, 4))(params, x, key,
+                                                                   objectives.iwae, 5)
+  np.testing.assert_allclose(batched, explicit, rtol=1e-6)
+
+
+def test_one_class_bound_is_the_vae_elbo():
+  """With C = 1, q(y | x) = 1 and log p(y) = 0: U(x) = L(x, 0) = the ELBO of q(z | x)."""
+  model, params, x = tiny_model(num_classes=1)
+  key = jax.random.key(3)
+  mean, std = model.encode(params, x, 0)
+  keys = jax.random.split(key, 4)
+  z = jnp.stack([mean + std * jax.random.normal(k, mean.shape) for k in keys])
+  logits = np.asarray(jax.vmap(model.decode, in_axes=(None, 0, None))(params, z, 0))
+  x_, z, mean, std = (np.asarray(a, np.float64) for a in (x, z, mean, std))
+  log_px = (x_ * logits - np.logaddexp(0, logits)).sum(-1)
+  log_pz = -0.5 * (z**2).sum(-1) - 2 * np.log(2 * np.pi)
+  log_qz = (-0.5 * ((z - mean) / std)**2 - np.log(std)).sum(-1) - 2 * np.log(2 * np.pi)
+  elbo = float(np.mean(log_px + log_pz - log_qz))
+  unlabelled = jax.jit(model.unlabelled_bound, static_argnums=(3, 4))
+  labelled = jax.jit(model.labelled_bound, static_argnums=(4, 5))
+  np.testing.assert_allclose(unlabelled(params, x, key, objectives.elbo, 4), elbo, rtol=1e-5)
+  np.testing.assert_allclose(labelled(params, x, 0, key, objectives.elbo, 4), elbo, rtol=1e-5)
+
+
+def test_importance_weighted_bound_above_elbo_per_class():
+  model, params, x = tiny_model()
+  key = jax.random.key(4)
+  class_bounds = jax.jit(model.class_bounds, static_argnums=(3, 4))
+  iwae = class_bounds(params, x, key, objectives.iwae, 8)
+  elbo = class_bounds(params, x, key, objectives.elbo, 8)
+  assert np.all(np.asarray(iwae) > np.asarray(elbo))
+
+
+def test_log_likelihood_is_the_sum_over_classes_of_the_iwae_bounds():
+  model, params, x = tiny_model()
+  key = jax.random.key(5)
+  per_class = jax.jit(model.class_bounds, static_argnums=(3, 4))(params, x, key,
+                                                                 objectives.iwae, 6)
+  np.testing.assert_allclose(jax.jit(model.log_likelihood, static_argnums=3)(params, x, key, 6),
+                             np.logaddexp.reduce(np.asarray(per_class)), rtol=1e-6)
+
+
+def test_labelled_subset_balanced_disjoint_and_a_function_of_seed_and_n():
+  labels = np.random.default_rng(0).integers(0, 10, 5000)
+  s = splits.make_splits(labels, 100, 1000, seed=3)
+  assert np.array_equal(np.bincount(labels[s.labelled], minlength=10), np.full(10, 10))
+  assert not set(s.labelled) & set(s.validation)
+  assert np.array_equal(np.sort(np.concatenate([s.labelled, s.unlabelled])), np.arange(4000))
+  assert np.array_equal(s.validation, np.arange(4000, 5000))
+  assert np.array_equal(splits.make_splits(labels, 100, 1000, seed=3).labelled, s.labelled)
+  assert not np.array_equal(splits.make_splits(labels, 100, 1000, seed=4).labelled, s.labelled)
+  all_labelled = splits.make_splits(labels, 0, 1000, seed=3)
+  assert len(all_labelled.labelled) == 4000 and len(all_labelled.unlabelled) == 0
+
+
+def test_cycling_batch_reads_each_pass_in_a_new_order():
+  key, n, b = jax.random.key(0), 10, 4
+  batches = np.concatenate([data.cycling_batch(key, s, n, b) for s in range(5)])  # 2 passes
+  first, second = batches[:n], batches[n:2 * n]
+  assert sorted(first) == list(range(n)) and sorted(second) == list(range(n))
+  assert not np.array_equal(first, second)
+
+
+def test_classifier_metrics_against_their_definitions():
+  probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.45, 0.55]])
+  labels = np.array([0, 1, 1, 0])
+  assert classifiers.error_rate(probs, labels) == 0.5
+  # Bins (15 over [0, 1]): 0.9 -> bin 13 (acc 1), 0.6 -> 9 (acc 0), 0.7 -> 10 (acc 1),
+  # 0.55 -> 8 (acc 0): ECE = (0.1 + 0.6 + 0.3 + 0.55) / 4.
+  np.testing.assert_allclose(classifiers.expected_calibration_error(probs, labels),
+                             (0.1 + 0.6 + 0.3 + 0.55) / 4)
+
+
+def test_unlabelled_images_labels_never_reach_training(small_mnist):
+  config = small_config(small_mnist)
+  dataset = data.load(config.dataset, config.data_dir)
+  s = splits.make_splits(dataset.train_labels, 100, 500, 0)
+  permuted = dataset.train_labels.copy()
+  permuted[s.unlabelled] = np.random.default_rng(0).permutation(permuted[s.unlabelled])
+  model = semisupervised.make_model(config, 784, 10)
+  objective = train.objective_from_config(config)
+  optimizer = train.make_optimizer(config, 1)
+  epoch = semisupervised.make_train_epoch(
+      semisupervised.make_train_step(model, objective, 50.0, optimizer),
+      len(s.unlabelled), 100, len(s.labelled), 50)
+  keys = train.run_keys(0)
+  states = []
+  for labels in (dataset.train_labels, permuted):
+    d = splits.split_dataset(dataset._replace(train_labels=labels), s)
+    state = train.init_state(model, optimizer, keys.init, jnp.full(784, 0.13))
+    state, _ = epoch(state, d.unlabelled_x, d.labelled_x, d.labelled_y, keys.data, keys.train,
+                     0)
+    states.append(jax.device_get(state.params))
+  jax.tree.map(np.testing.assert_array_equal, *states)
+
+
+@pytest.fixture(scope='module')
+def m2_run(small_mnist, tmp_path_factory):
+  workdir = tmp_path_factory.mktemp('m2')
+  config = small_config(small_mnist, num_epochs=8, eval_every_epochs=4,
+                        checkpoint_every_epochs=4)
+  return config, workdir, semisupervised.train_and_evaluate(config, str(workdir))
+
+
+def test_m2_records_its_run(m2_run):
+  config, workdir, results = m2_run
+  dataset = data.load(config.dataset, config.data_dir)
+  s = splits.make_splits(dataset.train_labels, 100, 500, 0)
+  assert results['test_error_at_best_validation'] < 0.5  # Chance: 0.9.
+  assert np.isfinite(results['nll']) and 0 <= results['test_ece'] <= 1
+  labelled = json.loads((workdir / semisupervised.LABELLED_FILE).read_text())['labelled']
+  assert labelled == s.labelled.tolist()
+  assert sorted(p.name.split('_')[0] for p in (workdir / 'pictures').glob('*_112.png')) == [
+      'analogies', 'class']
+
+
+def test_m2_beats_its_classifier_trained_on_the_labels_alone(tmp_path):
+  """One epoch over MNIST's 49,900 unlabelled images and 100 labelled ones (seed 0): below
+  the same classifier network fitted to the 100 labelled images (24-25% test error)."""
+  config = semi_supervised.get_config()
+  config.update(hidden_units=300, num_epochs=1, learning_rate=1e-3, eval_num_samples=1,
+                eval_every_epochs=0)
+  results = semisupervised.train_and_evaluate(config, str(tmp_path))
+  dataset = data.load('mnist')
+  s = splits.make_splits(dataset.train_labels, 100, 10000, 0)
+  baseline = classifiers.probe(dataset.train_images / 255.0, dataset.train_labels,
+                               dataset.test_images / 255.0, dataset.test_labels, s,
+                               jax.random.key(0), hiddens=((300,),))
+  assert results['test_error'] < baseline['test_error'] - 0.01
+
+
+def test_m2_same_seed_identical_and_resumed_equals_uninterrupted(m2_run, tmp_path):
+  config, workdir, _ = m2_run
+  again = tmp_path / 'again'
+  semisupervised.train_and_evaluate(config, str(again))
+  assert (again / runs.METRICS_FILE).read_bytes() == (workdir / runs.METRICS_FILE).read_bytes()
+  # Lose the second half, as if the run had died after its first checkpoint (step 56).
+  shutil.rmtree(again / runs.CHECKPOINT_DIR / '112')
+  (again / runs.RESULTS_FILE).unlink()
+  semisupervised.train_and_evaluate(config, str(again))
+  assert (again / runs.METRICS_FILE).read_bytes() == (workdir / runs.METRICS_FILE).read_bytes()
+  import vaejax
+  jax.tree.map(np.testing.assert_array_equal, vaejax.load(again).params,
+               vaejax.load(workdir).params)
+
+
+def test_load_classifies_and_samples_by_class(m2_run):
+  import vaejax
+  config, workdir, results = m2_run
+  run = vaejax.load(workdir)
+  dataset = data.load(config.dataset, config.data_dir)
+  x = dataset.test_images / 255.0
+  assert run.class_probs(x[:5]).shape == (5, 10)
+  np.testing.assert_allclose(run.class_probs(x[:5]).sum(axis=1), 1, rtol=1e-5)
+  error = np.mean(run.classify(x) != dataset.test_labels)
+  assert error == pytest.approx(results['test_error'])
+  assert run.sample(jax.random.key(0), 3, labels=[0, 1, 2]).shape == (3, 784)
+
+
+@pytest.mark.parametrize('overrides, message', [
+    ({'num_labels': 105}, 'multiple of the 10 classes'),
+    ({'num_labels': 2000}, 'larger than the 1500 training images'),
+    ({'objective': 'piwae'}, 'not for M2'),
+    ({'architecture': 'm1m2'}, 'needs config.m1_workdir'),
+])
+def test_bad_semi_supervised_configs(small_mnist, tmp_path, overrides, message):
+  with pytest.raises(UserError, match=message):
+    semisupervised.train_and_evaluate(small_config(small_mnist, **overrides), str(tmp_path))
+
+
+def test_dataset_without_labels_is_refused():
+  with pytest.raises(UserError, match='needs a dataset with labels'):
+    splits.make_splits(np.full(100, -1), 10, 10, 0)
+
+
+def test_classify_on_an_unsupervised_run_is_refused(trained_run):
+  import vaejax
+  workdir, _ = trained_run
+  with pytest.raises(UserError, match='needs a semi-supervised'):
+    vaejax.load(workdir).classify(np.zeros((1, 784)))
