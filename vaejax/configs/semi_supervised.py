@@ -1,6 +1,7 @@
 """M2 (Kingma et al. 2014) on MNIST with 100 labels: the released code's setup.
 
-50 latent units, one softplus hidden layer of 500 units in each network, alpha = 0.1 (the
+50 latent units, one softplus hidden layer in each network (300 units for 100 labels, as the
+released code; it uses 500 for more: --config.hidden_units=500), alpha = 0.1 (the
 classification weight alpha * 50,000 / num_labels), Adam 3e-4, the last 10,000 training images
 for validation; here 100 unlabelled and 100 labelled images a step, for 300 epochs. The
 importance-weighted form: --config.objective=iwae --config.num_samples=K. M1 + M2:
@@ -19,7 +20,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.m1_layers = 'top'  # or 'all' (two stochastic layers)
   config.num_labels = 100  # a multiple of the classes, or 0: every image labelled
   config.num_validation = 10000  # the last training images, for model selection only
-  config.hidden_units = 500
+  config.hidden_units = 300  # 500 for more than 100 labels
   config.alpha = 0.1
   config.labelled_batch_size = 100
   config.objective = 'vae'  # or 'iwae' with num_samples = K
