@@ -106,7 +106,7 @@ def _anneal(path: Path, betas_T1: jax.Array, z_CxZ: jax.Array, key: jax.Array,
   """
   kernel = blackjax.mcmc.hmc.build_kernel()
   inverse_mass_matrix = jnp.ones(z_CxZ.shape[-1], z_CxZ.dtype)
-  values_and_grads = jax.vmap(lambda f, z: jax.value_and_grad(f)(z), in_axes=(None, 0))
+  values_and_grads = lambda f, z_CxZ: jax.vmap(jax.value_and_grad(f))(z_CxZ)
   tune = step_sizes_T is None
 
   def step(carry, inputs):
