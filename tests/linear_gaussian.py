@@ -6,10 +6,12 @@ vaejax.models.VAE the objectives and the evaluator use.
 """
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 
+from vaejax import ais
 from vaejax import distributions
 from vaejax.models import VAE
 
@@ -45,6 +47,18 @@ class LinearGaussian:
             'log_qz': distributions.gaussian_log_prob(z, mean, std)}
 
   log_weights = VAE.log_weights
+
+  def log_joint(self, params, x, z):
+    dec = params['decoder']
+    noise = jnp.full(self.x_dim, self.noise_std)
+    return (distributions.gaussian_log_prob(x, dec['w'] @ z + dec['b'], noise)
+            + distributions.standard_normal_log_prob(z))
+
+  def ais_path(self, params, x):
+    """The AIS path (vaejax.ais.Path) of x from the prior."""
+    return ais.Path(distributions.standard_normal_log_prob,
+                    lambda key: jax.random.normal(key, (self.z_dim,)),
+                    functools.partial(self.log_joint, params, x))
 
   def exact_log_px(self, params, x):
     dec = params['decoder']

@@ -12,8 +12,8 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from vaejax import data
-from vaejax import evaluate
 from vaejax import likelihoods
+from vaejax import marginal
 from vaejax import models
 from vaejax import runs
 from vaejax import semisupervised
@@ -67,12 +67,17 @@ class Run:
     """The mean images [N, D] in [0, 1] given latents z [N, latent_dim]."""
     return likelihoods.mean(self.decode(z))
 
-  def log_likelihood(self, x: ArrayLike, num_samples: int, key: jax.Array) -> jax.Array:
-    """Per-example importance-sampled log p(x) in nats, [N], of x as the run's likelihood
-    prepares it (binary for Bernoulli, dequantized for Gaussian, k / 255 for logistic)."""
-    stats = evaluate.importance_sample(self.model, self.params, jnp.asarray(x, jnp.float32),
-                                       key, num_samples)
-    return jnp.asarray(stats['log_px'])
+  def log_likelihood(self, x: ArrayLike, key: jax.Array, method: str = 'is',
+                     **options) -> jax.Array:
+    """Per-example log p(x) in nats, [N], of x as the run's likelihood prepares it (binary
+    for Bernoulli, dequantized for Gaussian, k / 255 for logistic).
+
+    method: 'is' (importance sampling; num_samples=5000), 'ais' (num_steps, num_chains,
+    num_leapfrog_steps, start='prior' | 'posterior', ...: vaejax/ais.py) or 'quadrature'
+    (exact for a 2-D latent space; half_width, num_points). See marginal.log_likelihood.
+    """
+    return jnp.asarray(marginal.log_likelihood(self.model, self.params, x, key, method,
+                                               **options))
 
   def sample(self, key: jax.Array, n: int, labels: ArrayLike | None = None) -> jax.Array:
     """n mean images [n, D] in [0, 1] of latents drawn from the prior; for an M2 run, of
