@@ -1,5 +1,7 @@
 """M1: a trained VAE's posterior means E_q[z | x] as features for other tasks.
 
+The features are the means of the active units, standardized (FeatureMap).
+
 For one stochastic layer the mean of q(z | x) is exact; for two, `layers='top'` gives E_q[z_2 | x]
 (averaged over draws of z_1, vaejax/evaluate.py's posterior_means) and `layers='all'` the
 means of both layers side by side. Images go in as grey levels in [0, 1] (for a Bernoulli
@@ -46,27 +48,35 @@ def posterior_means(model: VAE, params: Params, x: np.ndarray, key: jax.Array,
 
 
 class FeatureMap(NamedTuple):
-  """Images [N, D] in [0, 1] -> posterior means standardized by the training set's."""
+  """Images [N, D] in [0, 1] -> the posterior means of the active units (those whose mean
+  varies over the training set by more than evaluate.ACTIVE_UNIT_THRESHOLD), standardized by
+  the training set's mean and std. The inactive units' means are constant up to noise, which
+  standardizing would blow up to unit scale."""
   model: VAE
   params: Params
   key: jax.Array
   layers: str
+  active: np.ndarray
   mean: np.ndarray
   std: np.ndarray
 
   def __call__(self, x: np.ndarray) -> np.ndarray:
-    z = posterior_means(self.model, self.params, x, self.key, self.layers)
+    z = posterior_means(self.model, self.params, x, self.key, self.layers)[:, self.active]
     return (z - self.mean) / self.std
 
 
 def dataset_features(model: VAE, params: Params, dataset: data.Dataset, key: jax.Array,
                      layers: str = 'top') -> tuple[data.Dataset, FeatureMap]:
-  """The dataset with its images replaced by their standardized posterior means (float32
-  [N, F], shape (1, 1, F)), and the map that made them."""
+  """The dataset with its images replaced by their features (float32 [N, F], shape
+  (1, 1, F)), and the FeatureMap that made them."""
   train = posterior_means(model, params, dataset.train_images / 255.0, key, layers)
-  feature_map = FeatureMap(model, params, key, layers, train.mean(axis=0),
-                           train.std(axis=0) + 1e-6)
+  active = np.flatnonzero(train.var(axis=0) > evaluate.ACTIVE_UNIT_THRESHOLD)
+  if active.size == 0:
+    raise UserError('the run has no active latent units to use as features')
+  train = train[:, active]
+  feature_map = FeatureMap(model, params, key, layers, active, train.mean(axis=0),
+                           train.std(axis=0))
   return dataset._replace(
       train_images=(train - feature_map.mean) / feature_map.std,
       test_images=feature_map(dataset.test_images / 255.0),
-      image_shape=(1, 1, train.shape[1])), feature_map
+      image_shape=(1, 1, active.size)), feature_map
