@@ -142,3 +142,24 @@ def test_per_example_estimates_are_the_test_nlls_terms(trained_run):
 def test_every_run_key_is_distinct():
   keys = [jax.random.key_data(k).tolist() for k in train.run_keys(0)]
   assert len({tuple(k) for k in keys}) == len(train.RunKeys._fields)
+
+
+def test_older_runs_keep_their_keys():
+  old_fields = ('init', 'data', 'train', 'eval', 'diagnostics', 'analysis')
+  old = jax.random.split(jax.random.key(0), len(old_fields))
+  keys = train.run_keys(0)
+  for i, name in enumerate(old_fields):
+    np.testing.assert_array_equal(jax.random.key_data(getattr(keys, name)),
+                                  jax.random.key_data(old[i]))
+
+
+def test_fixed_binarization_draws_from_its_own_key():
+  images = np.random.default_rng(0).integers(0, 256, (50, 784), np.uint8)
+  mnist = data.Dataset(images, np.zeros(50, np.int64), images[:10], np.zeros(10, np.int64),
+                       (28, 28, 1))
+  exp = train.build(tiny_config(binarization='fixed', batch_size=10), mnist)
+  train_key, test_key = jax.random.split(exp.keys.binarization)
+  np.testing.assert_array_equal(exp.dataset.train_images,
+                                data.fixed_binarization(mnist.train_images, train_key))
+  np.testing.assert_array_equal(exp.dataset.test_images,
+                                data.fixed_binarization(mnist.test_images, test_key))

@@ -36,8 +36,11 @@ class TrainState(NamedTuple):
 class RunKeys(NamedTuple):
   """Every key of a run, derived from its one seed.
 
-  `analysis` serves the experiment scripts' analyses of a finished run (bounds against k,
-  gradient SNR at other K, pictures), so that they never draw with a key training used.
+  `data` draws the epochs' order, `binarization` the fixed binarization (config.binarization
+  'fixed'). `analysis` serves the experiment scripts' analyses of a finished run (bounds
+  against k, gradient SNR at other K, pictures), so that they never draw with a key training
+  used. A new field goes last: split's first keys do not depend on how many are drawn, so the
+  others stay those of older runs.
   """
   init: jax.Array
   data: jax.Array
@@ -45,6 +48,7 @@ class RunKeys(NamedTuple):
   eval: jax.Array
   diagnostics: jax.Array
   analysis: jax.Array
+  binarization: jax.Array
 
 
 def run_keys(seed: int) -> RunKeys:
@@ -183,7 +187,7 @@ def build(config: ml_collections.ConfigDict,
                     f'training examples of {config.dataset}')
   keys = run_keys(config.seed)
   if config.binarization == 'fixed':
-    train_key, test_key = jax.random.split(keys.data)
+    train_key, test_key = jax.random.split(keys.binarization)
     dataset = dataset._replace(
         train_images=data.fixed_binarization(dataset.train_images, train_key),
         test_images=data.fixed_binarization(dataset.test_images, test_key))
