@@ -28,6 +28,12 @@ ROOT = pathlib.Path(__file__).parent.parent
     ({'latent_dim': 0}, 'latent_dim must be at least 1'),
     ({'batch_size': 60001}, 'batch_size 60001 is larger than the 60000 training examples'),
     ({'schedule': 'cosine'}, "unknown schedule 'cosine'"),
+    ({'optimizer': 'sgd'}, "unknown optimizer 'sgd'"),
+    ({'gradient_reduction': 'max'}, "unknown gradient_reduction 'max'"),
+    ({'train_examples': -1}, 'train_examples must be 0 (all) or positive'),
+    ({'binarization': 'stochastic'}, "unknown binarization 'stochastic'"),
+    ({'learning_rate': 0.0}, 'learning_rate must be positive'),
+    ({'held_out_label': 10}, 'held_out_label 10 is not a label of mnist'),
     ({'dataset': 'tfds:nonexistent_dataset'}, "unknown TFDS dataset 'nonexistent_dataset'"),
 ])
 def test_bad_config_is_a_user_error(tmp_path, overrides, message):
