@@ -7,6 +7,7 @@
 #   scripts/reproduce_iwae_table.sh --paper-text  # the paper's text instead (default.py,
 #                                                 # two_layer.py): runs/iwae_table_paper_text
 #   scripts/reproduce_iwae_table.sh --quick       # one layer, short schedule, ~10 min on 2 CPU cores
+#   scripts/reproduce_iwae_table.sh --quick --seeds=0,1,2   # the same with three seeds: mean ± std
 #
 # Interrupted? Run the same command again: finished cells are kept, the rest resume.
 # Extra arguments go to experiments/compare_samples.py (e.g. --methods=vae,iwae,dreg).
