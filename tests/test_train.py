@@ -212,3 +212,17 @@ def test_fixed_binarization_draws_from_its_own_key():
                                 data.fixed_binarization(mnist.train_images, train_key))
   np.testing.assert_array_equal(exp.dataset.test_images,
                                 data.fixed_binarization(mnist.test_images, test_key))
+
+
+def test_evaluations_checkpoint_pruning_and_fixed_binarization_in_a_real_run(small_mnist,
+                                                                            tmp_path):
+  config = tiny_config(**small_mnist, num_epochs=3, eval_every_epochs=1, max_checkpoints=2,
+                       binarization='fixed', eval_batch_size=250)
+  results = train.train_and_evaluate(config, str(tmp_path))
+  records = runs.MetricsLog(tmp_path).records()
+  assert [(r['split'], r['step']) for r in records if r['split'] != 'train'] == [
+      ('test', 10), ('test', 20), ('final', 30)]
+  assert sorted(int(p.name) for p in (tmp_path / 'checkpoints').iterdir()) == [20, 30]
+  exp = train.build(config)
+  assert set(np.unique(exp.dataset.train_images).tolist()) == {0, 255}
+  assert np.isfinite(results['nll'])
