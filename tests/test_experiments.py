@@ -100,3 +100,17 @@ def test_sweep_latent_writes_runs_table_and_plot(small_mnist, tmp_path):
   assert (tmp_path / 'latent_sweep.png').read_bytes()[:4] == b'\x89PNG'
   run = vaejax.load(tmp_path / 'latent3_seed1')
   assert run.model.latent_dim == 3 and run.config.seed == 1
+
+
+def test_anomaly_scores_the_held_out_class(small_mnist, tmp_path):
+  stdout = _run('anomaly.py', f'--workdir={tmp_path}', *TINY, '--num_samples=8',
+                *[f'--config.{k}={v}' for k, v in small_mnist.items()],
+                '--config.held_out_label=0')
+  results = json.loads(stdout.strip().splitlines()[-1])
+  assert results == json.loads((tmp_path / 'anomaly.json').read_text())
+  assert results['num_anomalies'] > 0 and results['num_normal'] > results['num_anomalies']
+  for name in ('-log p(x) (k=8)', '-ELBO'):
+    assert 0.0 <= results[name]['auroc'] <= 1.0 and 0.0 < results[name]['auprc'] <= 1.0
+  assert (tmp_path / 'anomaly_scores.png').read_bytes()[:4] == b'\x89PNG'
+  config = json.loads((tmp_path / 'config.json').read_text())
+  assert config['held_out_label'] == 0
