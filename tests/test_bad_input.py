@@ -8,6 +8,7 @@ import sys
 import jax.numpy as jnp
 import pytest
 
+import vaejax
 from vaejax import runs
 from vaejax import train
 from vaejax.errors import UserError
@@ -137,3 +138,11 @@ def test_cli_rejects_a_malformed_override(tmp_path):
   assert result.returncode != 0
   assert 'Traceback' not in result.stderr
   assert 'num_samples' in result.stderr
+
+
+def test_loading_a_run_without_config_or_checkpoint(tmp_path):
+  with pytest.raises(UserError, match='holds no run: config.json is missing'):
+    vaejax.load(tmp_path)
+  runs.prepare_workdir(tmp_path, tiny_config())
+  with pytest.raises(UserError, match='holds no checkpoint yet'):
+    vaejax.load(tmp_path)
