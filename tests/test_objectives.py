@@ -96,11 +96,12 @@ def test_importance_sampled_log_px_matches_exact_linear_gaussian():
   x = jax.random.normal(jax.random.key(3), (16, model.x_dim))
   exact = jax.vmap(model.exact_log_px, in_axes=(None, 0))(params, x)
   gaps = []
-  for k in (1, 10, 100, 5000):
+  for k in (1, 10, 100, 20000):
     estimate = evaluate.importance_sample(model, params, x, jax.random.key(4), k,
-                                          batch_size=8, chunk_size=64)['log_px']
+                                          batch_size=8, chunk_size=500)['log_px']
     gaps.append(float(np.mean(exact - estimate)))
-  # E[IWAE_k] <= log p(x) and rises with k; at k = 5000 the estimate is within noise of it.
+  # E[IWAE_k] <= log p(x) and rises with k; at k = 20000 the estimate is within noise of it
+  # (the mean gap over keys 4-9: -0.008 to 0.035; at k = 5000 it spread from -0.02 to 0.08).
   assert gaps[0] > gaps[1] > gaps[2] > 0, gaps
   assert abs(gaps[3]) < 0.05, gaps
 
