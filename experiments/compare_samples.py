@@ -1,14 +1,16 @@
-"""Trains the grid {method} x {K} with one seed and schedule and compares what was learned.
+"""Trains the grid {method} x {K} x {seed} with one schedule and compares what was learned.
 
   python experiments/compare_samples.py --workdir=runs/compare \
-      --config=vaejax/configs/compare_quick.py
+      --config=vaejax/configs/compare_quick.py --seeds=0,1,2
 
 Methods: vae (ELBO_K), iwae (IWAE_K), dreg (IWAE_K with the DReG encoder gradient),
-miwae / piwae (with --config.num_groups=M), ciwae (with --config.ciwae_beta). Each cell is
-an ordinary run directory WORKDIR/<method>_k<K> (resumable; finished cells are not
-retrained). The workdir receives results.md and results.json (test NLL, the bounds, KL,
-active units, gradient SNR and train time, beside the published numbers) and three plots:
-nll_vs_k.png, snr_vs_k.png and bound_vs_k.png.
+miwae / piwae (with --config.num_groups=M), ciwae (with --config.ciwae_beta). Each cell and
+seed is an ordinary run directory WORKDIR/<method>_k<K>_seed<S> (resumable; finished runs are
+not retrained). The workdir receives results.md and results.json (per cell, the mean and
+standard deviation over seeds of the test NLL, the bounds, KL, active units, gradient SNR and
+train time, beside the published numbers; results.json also holds every run) and three
+plots: nll_vs_k.png, snr_vs_k.png and bound_vs_k.png (means, with the standard deviation as
+error bars).
 
 With compare_quick.py (vae and iwae at K = 1, 5, 50; a short schedule) this takes about
 10 minutes on 2 CPU cores and shows the paper's ordering: IWAE at K = 50 below IWAE at K = 5
@@ -17,6 +19,7 @@ below VAE at K = 1 in test NLL.
 
 import json
 import pathlib
+import statistics
 
 from absl import flags
 from absl import logging
@@ -48,16 +51,32 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory of the comparison.', required=True)
 _METHODS = flags.DEFINE_list('methods', ['vae', 'iwae'], f'Any of {sorted(METHODS)}.')
 _NUM_SAMPLES = flags.DEFINE_list('num_samples', ['1', '5', '50'], 'The K of each cell.')
+_SEEDS = flags.DEFINE_list('seeds', ['0'], 'The seeds of each cell (config.seed is replaced).')
 _BOUND_KS = flags.DEFINE_list('bound_ks', ['1', '5', '50', '500', '5000'],
                               'Evaluation K for the bound-vs-K curves.')
 _BOUND_EXAMPLES = flags.DEFINE_integer('bound_examples', 500,
                                        'Test images the bound-vs-K curves average over.')
 
 
-def cell_config(base, method: str, k: int):
+SUMMARIZED = ('nll', 'elbo', 'iwae_k', 'kl', 'active_units', 'active_units_train500',
+              'encoder_snr', 'decoder_snr', 'train_seconds')
+
+
+def _integers(flag) -> list[int]:
+  try:
+    values = [int(v) for v in flag.value]
+  except ValueError:
+    raise vaejax.UserError(f'--{flag.name} must be integers, got {flag.value}') from None
+  if len(set(values)) < len(values):
+    raise vaejax.UserError(f'--{flag.name} repeats a value: {flag.value}')
+  return values
+
+
+def cell_config(base, method: str, k: int, seed: int):
   config = base.copy_and_resolve_references()
   config.objective, config.gradient_estimator = METHODS[method]
   config.num_samples = k
+  config.seed = seed
   return config
 
 
@@ -66,12 +85,13 @@ def trained_method(method: str, k: int) -> str:
   return 'vae' if k == 1 and method == 'iwae' else method
 
 
-def train_cell(base, method: str, k: int, workdir: pathlib.Path) -> dict:
-  """Trains (or resumes, or just reads) one cell and measures its bound at several K."""
+def train_cell(base, method: str, k: int, seed: int, workdir: pathlib.Path) -> dict:
+  """Trains (or resumes, or just reads) one cell's run of one seed and measures its bound at
+  several K."""
   trained = trained_method(method, k)
-  config = cell_config(base, trained, k)
-  cell_dir = workdir / f'{trained}_k{k}'
-  logging.info('Cell %s, K = %d: %s', method, k, cell_dir)
+  config = cell_config(base, trained, k, seed)
+  cell_dir = workdir / f'{trained}_k{k}_seed{seed}'
+  logging.info('Cell %s, K = %d, seed %d: %s', method, k, seed, cell_dir)
   results = vaejax.train_and_evaluate(config, str(cell_dir))
   bounds_file = cell_dir / 'bound_vs_k.json'
   if not bounds_file.exists():
@@ -85,34 +105,68 @@ def train_cell(base, method: str, k: int, workdir: pathlib.Path) -> dict:
     bounds_file.write_text(json.dumps({str(b): v for b, v in bounds.items()}))
   results['bound_vs_k'] = json.loads(bounds_file.read_text())
   published_nll = published.published_nll(config.architecture, method, k)
-  return {'method': method, 'k': k, 'published_nll': published_nll,
+  return {'method': method, 'k': k, 'seed': seed, 'published_nll': published_nll,
           'published_active_units': published.published_active_units(
               config.architecture, method, k), **results}
 
 
-def markdown_table(rows: list[dict], eval_num_samples: int) -> str:
+def _mean_std(values: list[float]) -> tuple[float, float]:
+  """Mean and sample standard deviation (0 for one value)."""
+  return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summarize(runs: list[dict]) -> list[dict]:
+  """Per (method, K): the mean and standard deviation over seeds of every metric, and of the
+  bound at every evaluation k."""
+  summary = []
+  for method, k in dict.fromkeys((r['method'], r['k']) for r in runs):
+    members = [r for r in runs if (r['method'], r['k']) == (method, k)]
+    entry = {'method': method, 'k': k, 'seeds': [r['seed'] for r in members],
+             'published_nll': members[0]['published_nll'],
+             'published_active_units': members[0]['published_active_units']}
+    for name in SUMMARIZED:
+      if all(name in r for r in members):
+        entry[name], entry[f'{name}_std'] = _mean_std([r[name] for r in members])
+    entry['bound_vs_k'] = {b: _mean_std([r['bound_vs_k'][b] for r in members])
+                           for b in members[0]['bound_vs_k']}
+    summary.append(entry)
+  return summary
+
+
+def markdown_table(summary: list[dict], eval_num_samples: int) -> str:
   lines = [
-      f'| method | K | test NLL (k={eval_num_samples}) | published | -ELBO | -IWAE_K | KL | '
-      'active units (published) | encoder SNR | decoder SNR | train s |',
-      '|---|---|---|---|---|---|---|---|---|---|---|']
+      f'| method | K | seeds | test NLL (k={eval_num_samples}) | published | -ELBO | -IWAE_K | '
+      'KL | active units (published) | active units, 500 train images | encoder SNR | '
+      'decoder SNR | train s |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
   fmt = lambda v, spec: '-' if v is None else format(v, spec)
-  for r in rows:
+
+  def cell(r, name, spec, sign=1):
+    if name not in r:
+      return '-'
+    value = format(sign * r[name], spec)
+    return value if len(r['seeds']) == 1 else f"{value} ± {format(r[name + '_std'], spec)}"
+
+  for r in summary:
     lines.append(
-        f"| {r['method']} | {r['k']} | {r['nll']:.2f} | {fmt(r['published_nll'], '.2f')} | "
-        f"{-r['elbo']:.2f} | {-r['iwae_k']:.2f} | {r['kl']:.2f} | "
-        f"{r['active_units']} ({r['published_active_units'] or '-'}) | "
-        f"{fmt(r.get('encoder_snr'), '.3f')} | {fmt(r.get('decoder_snr'), '.3f')} | "
-        f"{fmt(r.get('train_seconds'), '.0f')} |")
+        f"| {r['method']} | {r['k']} | {len(r['seeds'])} | {cell(r, 'nll', '.2f')} | "
+        f"{fmt(r['published_nll'], '.2f')} | {cell(r, 'elbo', '.2f', -1)} | "
+        f"{cell(r, 'iwae_k', '.2f', -1)} | {cell(r, 'kl', '.2f')} | "
+        f"{cell(r, 'active_units', '.1f')} ({r['published_active_units'] or '-'}) | "
+        f"{cell(r, 'active_units_train500', '.1f')} | {cell(r, 'encoder_snr', '.3f')} | "
+        f"{cell(r, 'decoder_snr', '.3f')} | {cell(r, 'train_seconds', '.0f')} |")
   return '\n'.join(lines) + '\n'
 
 
 def plot(rows: list[dict], workdir: pathlib.Path) -> None:
-  """nll_vs_k.png, snr_vs_k.png and bound_vs_k.png."""
+  """nll_vs_k.png, snr_vs_k.png and bound_vs_k.png of the summary's rows: means over seeds,
+  the standard deviation as error bars."""
   methods = list(dict.fromkeys(r['method'] for r in rows))
   fig, ax = plt.subplots(figsize=(5, 4))
   for m in methods:
     cells = [r for r in rows if r['method'] == m]
-    line, = ax.plot([r['k'] for r in cells], [r['nll'] for r in cells], 'o-', label=m)
+    line = ax.errorbar([r['k'] for r in cells], [r['nll'] for r in cells],
+                       yerr=[r['nll_std'] for r in cells], fmt='o-', capsize=3, label=m).lines[0]
     pub = [(r['k'], r['published_nll']) for r in cells if r['published_nll'] is not None]
     if pub:
       ax.plot(*zip(*pub), 'x:', color=line.get_color(), label=f'{m} (published)')
@@ -125,10 +179,12 @@ def plot(rows: list[dict], workdir: pathlib.Path) -> None:
   for m in methods:
     cells = [r for r in rows if r['method'] == m and 'encoder_snr' in r]
     if cells:
-      line, = ax.plot([r['k'] for r in cells], [r['encoder_snr'] for r in cells], 'o-',
-                      label=f'{m} encoder')
-      ax.plot([r['k'] for r in cells], [r['decoder_snr'] for r in cells], 's--',
-              color=line.get_color(), label=f'{m} decoder')
+      line = ax.errorbar([r['k'] for r in cells], [r['encoder_snr'] for r in cells],
+                         yerr=[r['encoder_snr_std'] for r in cells], fmt='o-', capsize=3,
+                         label=f'{m} encoder').lines[0]
+      ax.errorbar([r['k'] for r in cells], [r['decoder_snr'] for r in cells],
+                  yerr=[r['decoder_snr_std'] for r in cells], fmt='s--', capsize=3,
+                  color=line.get_color(), label=f'{m} decoder')
   ax.set(xscale='log', yscale='log', xlabel='K (training samples)',
          ylabel='mean gradient SNR |E g| / std g')
   ax.legend()
@@ -138,7 +194,9 @@ def plot(rows: list[dict], workdir: pathlib.Path) -> None:
   fig, ax = plt.subplots(figsize=(5, 4))
   for r in rows:
     ks = sorted(int(k) for k in r['bound_vs_k'])
-    ax.plot(ks, [-r['bound_vs_k'][str(k)] for k in ks], 'o-', label=f"{r['method']} K={r['k']}")
+    ax.errorbar(ks, [-r['bound_vs_k'][str(k)][0] for k in ks],
+                yerr=[r['bound_vs_k'][str(k)][1] for k in ks], fmt='o-', capsize=3,
+                label=f"{r['method']} K={r['k']}")
   ax.set(xscale='log', xlabel='evaluation k', ylabel='-IWAE_k on test images (nats)')
   ax.legend(fontsize='small')
   fig.tight_layout()
@@ -151,20 +209,20 @@ def main(argv):
   unknown = sorted(set(_METHODS.value) - set(METHODS))
   if unknown:
     raise vaejax.UserError(f'unknown methods {unknown}; choose from {sorted(METHODS)}')
-  try:
-    ks = [int(k) for k in _NUM_SAMPLES.value]
-  except ValueError:
-    raise vaejax.UserError(f'--num_samples must be integers, got {_NUM_SAMPLES.value}') from None
+  ks, seeds = _integers(_NUM_SAMPLES), _integers(_SEEDS)
   workdir = pathlib.Path(_WORKDIR.value)
   base = _CONFIG.value
   for method in _METHODS.value:  # Check every cell's config before training any.
     for k in ks:
-      vaejax.train.validate_config(cell_config(base, method, k))
-  rows = [train_cell(base, method, k, workdir) for method in _METHODS.value for k in ks]
-  table = markdown_table(rows, base.eval_num_samples)
+      vaejax.train.validate_config(cell_config(base, method, k, seeds[0]))
+  runs = [train_cell(base, method, k, seed, workdir)
+          for method in _METHODS.value for k in ks for seed in seeds]
+  summary = summarize(runs)
+  table = markdown_table(summary, base.eval_num_samples)
   (workdir / 'results.md').write_text(table)
-  (workdir / 'results.json').write_text(json.dumps(rows, indent=2) + '\n')
-  plot(rows, workdir)
+  (workdir / 'results.json').write_text(
+      json.dumps({'summary': summary, 'runs': runs}, indent=2) + '\n')
+  plot(summary, workdir)
   print(table)
 
 

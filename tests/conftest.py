@@ -1,10 +1,12 @@
 """Strict numerics for every test: no implicit rank promotion, shared tiny configs.
 
 Tests marked multidevice need 8 devices: scripts/test.sh runs them in a process of their own
-with JAX_NUM_CPU_DEVICES=8 (8 simulated CPU devices); elsewhere they are skipped.
+with JAX_NUM_CPU_DEVICES=8 (8 simulated CPU devices), where they fail if fewer appear;
+elsewhere they are skipped.
 """
 
 import gzip
+import os
 
 import jax
 import numpy as np
@@ -20,6 +22,9 @@ MULTIDEVICE_COUNT = 8
 
 def pytest_runtest_setup(item):
   if item.get_closest_marker('multidevice') and jax.device_count() < MULTIDEVICE_COUNT:
+    if os.environ.get('JAX_NUM_CPU_DEVICES') == str(MULTIDEVICE_COUNT):
+      pytest.fail(f'JAX_NUM_CPU_DEVICES={MULTIDEVICE_COUNT} but only {jax.device_count()} '
+                  f'devices appear ({jax.devices()})')
     pytest.skip(f'needs {MULTIDEVICE_COUNT} devices: run with '
                 f'JAX_NUM_CPU_DEVICES={MULTIDEVICE_COUNT} (scripts/test.sh does)')
 

@@ -8,6 +8,7 @@ import sys
 import jax.numpy as jnp
 import pytest
 
+import vaejax
 from vaejax import runs
 from vaejax import train
 from vaejax.errors import UserError
@@ -28,6 +29,12 @@ ROOT = pathlib.Path(__file__).parent.parent
     ({'latent_dim': 0}, 'latent_dim must be at least 1'),
     ({'batch_size': 60001}, 'batch_size 60001 is larger than the 60000 training examples'),
     ({'schedule': 'cosine'}, "unknown schedule 'cosine'"),
+    ({'optimizer': 'sgd'}, "unknown optimizer 'sgd'"),
+    ({'gradient_reduction': 'max'}, "unknown gradient_reduction 'max'"),
+    ({'train_examples': -1}, 'train_examples must be 0 (all) or positive'),
+    ({'binarization': 'stochastic'}, "unknown binarization 'stochastic'"),
+    ({'learning_rate': 0.0}, 'learning_rate must be positive'),
+    ({'held_out_label': 10}, 'held_out_label 10 is not a label of mnist'),
     ({'dataset': 'tfds:nonexistent_dataset'}, "unknown TFDS dataset 'nonexistent_dataset'"),
 ])
 def test_bad_config_is_a_user_error(tmp_path, overrides, message):
@@ -131,3 +138,11 @@ def test_cli_rejects_a_malformed_override(tmp_path):
   assert result.returncode != 0
   assert 'Traceback' not in result.stderr
   assert 'num_samples' in result.stderr
+
+
+def test_loading_a_run_without_config_or_checkpoint(tmp_path):
+  with pytest.raises(UserError, match='holds no run: config.json is missing'):
+    vaejax.load(tmp_path)
+  runs.prepare_workdir(tmp_path, tiny_config())
+  with pytest.raises(UserError, match='holds no checkpoint yet'):
+    vaejax.load(tmp_path)

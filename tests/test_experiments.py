@@ -7,6 +7,9 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+
 import vaejax
 
 ROOT = pathlib.Path(__file__).parent.parent
@@ -42,18 +45,25 @@ def test_benchmark_bad_flag_is_one_line_error():
 def test_compare_samples_writes_table_and_plots_and_skips_finished_cells(small_mnist, tmp_path):
   args = [f'--workdir={tmp_path}', f'--config={ROOT}/vaejax/configs/compare_quick.py', *TINY,
           *[f'--config.{k}={v}' for k, v in small_mnist.items()],
-          '--methods=vae,iwae', '--num_samples=1,2', '--bound_ks=1,4', '--bound_examples=20']
+          '--methods=vae,iwae', '--num_samples=1,2', '--seeds=0,1', '--bound_ks=1,4',
+          '--bound_examples=20']
   stdout = _run('compare_samples.py', *args)
-  assert '| method | K |' in stdout
-  rows = json.loads((tmp_path / 'results.json').read_text())
-  assert [(r['method'], r['k']) for r in rows] == [('vae', 1), ('vae', 2), ('iwae', 1),
-                                                  ('iwae', 2)]
+  assert '| method | K | seeds |' in stdout
+  results = json.loads((tmp_path / 'results.json').read_text())
+  rows, runs = results['summary'], results['runs']
+  assert [(r['method'], r['k'], r['seeds']) for r in rows] == [
+      ('vae', 1, [0, 1]), ('vae', 2, [0, 1]), ('iwae', 1, [0, 1]), ('iwae', 2, [0, 1])]
   assert rows[0]['nll'] == rows[2]['nll']  # IWAE_1 is the ELBO: one cell serves both.
   assert rows[0]['published_nll'] == 86.76
-  assert all(r['bound_vs_k']['4'] > r['bound_vs_k']['1'] for r in rows)
+  for row in rows:
+    nlls = [r['nll'] for r in runs if (r['method'], r['k']) == (row['method'], row['k'])]
+    assert nlls[0] != nlls[1]  # Two seeds, two runs.
+    assert row['nll'] == pytest.approx(np.mean(nlls))
+    assert row['nll_std'] == pytest.approx(np.std(nlls, ddof=1))
+  assert all(r['bound_vs_k']['4'] > r['bound_vs_k']['1'] for r in runs)
   for plot in ('nll_vs_k.png', 'snr_vs_k.png', 'bound_vs_k.png'):
     assert (tmp_path / plot).read_bytes()[:4] == b'\x89PNG'
-  metrics = tmp_path / 'vae_k2' / 'metrics.jsonl'
+  metrics = tmp_path / 'vae_k2_seed1' / 'metrics.jsonl'
   before = metrics.stat().st_mtime_ns
   _run('compare_samples.py', *args)
   assert metrics.stat().st_mtime_ns == before  # Finished cells are read, not retrained.
@@ -90,3 +100,17 @@ def test_sweep_latent_writes_runs_table_and_plot(small_mnist, tmp_path):
   assert (tmp_path / 'latent_sweep.png').read_bytes()[:4] == b'\x89PNG'
   run = vaejax.load(tmp_path / 'latent3_seed1')
   assert run.model.latent_dim == 3 and run.config.seed == 1
+
+
+def test_anomaly_scores_the_held_out_class(small_mnist, tmp_path):
+  stdout = _run('anomaly.py', f'--workdir={tmp_path}', *TINY, '--num_samples=8',
+                *[f'--config.{k}={v}' for k, v in small_mnist.items()],
+                '--config.held_out_label=0')
+  results = json.loads(stdout.strip().splitlines()[-1])
+  assert results == json.loads((tmp_path / 'anomaly.json').read_text())
+  assert results['num_anomalies'] > 0 and results['num_normal'] > results['num_anomalies']
+  for name in ('-log p(x) (k=8)', '-ELBO'):
+    assert 0.0 <= results[name]['auroc'] <= 1.0 and 0.0 < results[name]['auprc'] <= 1.0
+  assert (tmp_path / 'anomaly_scores.png').read_bytes()[:4] == b'\x89PNG'
+  config = json.loads((tmp_path / 'config.json').read_text())
+  assert config['held_out_label'] == 0

@@ -76,3 +76,20 @@ def test_conv_model_trains_a_tiny_epoch_and_decodes_to_the_image_shape(image_sha
   assert models.decode_batch(model, state.params, mean).shape == (3, d)
   samples = model.sample(state.params, jax.random.key(2), 2)
   assert samples.shape == (2, d) and bool(jnp.all((samples >= 0) & (samples <= 1)))
+
+
+@pytest.mark.parametrize('architecture', ['one_layer', 'two_layer'])
+def test_gaussian_heads_are_glorot_uniform_with_their_own_fan_out(architecture):
+  model = models.make_model(architecture, 50)
+  params = model.init(jax.random.key(0), jnp.full(784, 0.2))
+  heads = [params['encoder'][f'z{l + 1}'] for l in range(model.num_layers)] + [
+      params['decoder'][f'z{l}'] for l in range(1, model.num_layers)]
+  for net in heads:
+    kernel = np.asarray(net[max(net)]['kernel'])  # The output Dense: [fan_in, 2d].
+    fan_in, d = kernel.shape[0], kernel.shape[1] // 2
+    limit = np.sqrt(6 / (fan_in + d))  # A joint Dense(2d) would have sqrt(6 / (fan_in + 2d)).
+    for head in (kernel[:, :d], kernel[:, d:]):
+      assert np.abs(head).max() <= limit
+      assert np.abs(head).max() > 0.97 * limit
+      np.testing.assert_allclose(head.std(), limit / np.sqrt(3), rtol=0.05)
+    assert not np.allclose(kernel[:, :d], kernel[:, d:])

@@ -76,25 +76,29 @@ def test_models_trained_together_match_models_trained_alone():
 
 @pytest.mark.multidevice
 def test_sweep_spreads_models_over_the_eight_devices():
+  """Placement, and the same states as the same vmapped epoch on one device."""
   exp = train.build(tiny_config())
   images = jnp.asarray(exp.dataset.train_images[:800])
   model = make_model('one_layer', 3)
   keys = [train.run_keys(seed) for seed in range(8)]
-  states = jax.vmap(lambda k: train.init_state(model, exp.optimizer, k, PIXEL_MEAN))(
+  init = lambda: jax.vmap(lambda k: train.init_state(model, exp.optimizer, k, PIXEL_MEAN))(
       jnp.stack([k.init for k in keys]))
-  masks = jax.tree.map(lambda p: np.ones(p.shape, bool), states.params)
-  mesh = sweep.sharding.model_mesh(8)
-  assert mesh is not None and mesh.size == 8
-  args = sweep.sharding.split_models(
-      (states, masks, jnp.stack([k.data for k in keys]), jnp.stack([k.train for k in keys])),
-      mesh)
+  masks = jax.tree.map(lambda p: np.ones(p.shape, bool), init().params)
+  data_keys, train_keys = jnp.stack([k.data for k in keys]), jnp.stack([k.train for k in keys])
   epoch = sweep.make_sweep_train_epoch(
       train.make_train_step(model, exp.objective, exp.optimizer), 800, 200)
+  alone, alone_metrics = epoch(init(), masks, images, data_keys, train_keys, 0)
+  mesh = sweep.sharding.model_mesh(8)
+  assert mesh is not None and mesh.size == 8
+  args = sweep.sharding.split_models((init(), masks, data_keys, train_keys), mesh)
   states, metrics = epoch(args[0], args[1], sweep.sharding.replicate(images, mesh), *args[2:], 0)
   kernel = states.params['decoder']['x']['Dense_0']['kernel']
   assert len(kernel.sharding.device_set) == 8
   assert [s.data.shape[0] for s in kernel.addressable_shards] == [1] * 8
   assert np.isfinite(metrics['loss']).all() and metrics['loss'].shape == (4, 8)
+  np.testing.assert_allclose(metrics['loss'], alone_metrics['loss'], rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+               jax.device_get(states.params), jax.device_get(alone.params))
 
 
 def test_vmapped_sweep_writes_ordinary_runs_equal_to_runs_alone(small_mnist, tmp_path):

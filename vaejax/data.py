@@ -127,12 +127,16 @@ def binarize(key: jax.Array, images: jax.Array) -> jax.Array:
 
 
 def epoch_batches(data_key: jax.Array, epoch: jax.Array, num_examples: int,
-                  batch_size: int) -> jax.Array:
+                  batch_size: int, shuffle: bool = True) -> jax.Array:
   """Indices [steps, batch_size] of one epoch, a function of (data_key, epoch) alone.
 
-  The last num_examples % batch_size examples of each shuffled order are dropped.
+  Without shuffle, every epoch takes the examples in their order (as the IWAE paper's released
+  code does). The last num_examples % batch_size examples of each order are dropped.
   """
-  order = jax.random.permutation(jax.random.fold_in(data_key, epoch), num_examples)
+  if shuffle:
+    order = jax.random.permutation(jax.random.fold_in(data_key, epoch), num_examples)
+  else:
+    order = jnp.arange(num_examples)
   steps = num_examples // batch_size
   return order[:steps * batch_size].reshape(steps, batch_size)
 

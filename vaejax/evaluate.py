@@ -18,16 +18,19 @@ def _example_stats(model: VAE, params: Params, x: jax.Array, key: jax.Array,
   """Estimates for one example from num_samples draws, chunk_size at a time.
 
   A running logsumexp over the chunks keeps memory at one chunk whatever num_samples is.
-  The draws depend only on (key, num_samples, chunk_size), not on how examples are batched.
+  Sample j is drawn with fold_in(key, j), so the draws depend on neither chunk_size nor how
+  examples are batched.
   """
   num_chunks = -(-num_samples // chunk_size)
   sample_terms = jax.vmap(model.log_weight_terms, in_axes=(None, None, 0))
 
   def add_chunk(carry, chunk):
     lse, sums = carry
-    terms = sample_terms(params, x, jax.random.split(jax.random.fold_in(key, chunk), chunk_size))
+    sample_ids = chunk * chunk_size + jnp.arange(chunk_size)
+    keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, sample_ids)
+    terms = sample_terms(params, x, keys)
     logw = terms['log_px_given_z'] + terms['log_pz'] - terms['log_qz']
-    valid = chunk * chunk_size + jnp.arange(chunk_size) < num_samples
+    valid = sample_ids < num_samples
     lse = jnp.logaddexp(lse, jax.nn.logsumexp(jnp.where(valid, logw, -jnp.inf)))
     per_sample = jnp.stack([logw, terms['log_qz'] - terms['log_pz'], terms['log_px_given_z']])
     sums = sums + jnp.sum(jnp.where(valid, per_sample, 0.0), axis=1)
@@ -55,8 +58,9 @@ def importance_sample(model: VAE, params: Params, x: jax.Array, key: jax.Array,
   Returns:
     Arrays [N]: 'log_px', the importance-sampled log p(x) (the IWAE bound with num_samples
     samples); 'elbo', the mean log weight; 'kl', the mean of log q(z|x) - log p(z);
-    'log_px_given_z', the mean reconstruction log-likelihood. Example i uses fold_in(key, i),
-    so the draws do not depend on batch_size.
+    'log_px_given_z', the mean reconstruction log-likelihood. Sample j of example i is drawn
+    with fold_in(fold_in(key, i), j), so the estimates do not depend on batch_size or
+    chunk_size (up to float rounding).
   """
   n = x.shape[0]
   chunk_size = min(chunk_size, num_samples)

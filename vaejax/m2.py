@@ -41,7 +41,8 @@ class ConditionalMLP(nn.Module):
     bias = self.param('bias', nn.initializers.zeros, shape[1:])
     h = jax.nn.softplus(x @ kernel[:x.shape[-1]] + jnp.take(kernel, x.shape[-1] + y, axis=0)
                         + bias)
-    return MLP(self.hidden[1:], self.features, self.output_bias_init, jax.nn.softplus)(h)
+    return MLP(self.hidden[1:], self.features, self.output_bias_init,
+               activation=jax.nn.softplus)(h)
 
 
 Bound = Callable[[jax.Array], jax.Array]  # log weights [K] -> a bound (objectives.Objective.value)

@@ -7,7 +7,9 @@ A model is a stack of L diagonal-Gaussian stochastic layers z_1 ... z_L:
 
 with p(x | z_1) one of vaejax/likelihoods.py (Bernoulli, Gaussian, discretized logistic) of
 the decoder's per-pixel output. Images x are flattened to D = H * W * C values. Every Gaussian
-layer is an MLP with tanh hidden units, a linear mean and std = exp(linear); the nets between
+layer is an MLP with tanh hidden units and two linear heads, the mean and log std (std =
+exp(linear)), each Glorot-uniform with its own fan-out d as in the paper's released code; the
+two heads are stored side by side as one Dense(2d) kernel (gaussian_heads_init). The nets between
 x and z_1 can instead be convolutional (`conv_channels`). `VAE` holds only the (static)
 architecture; all of its methods are pure functions of `params`, and every random draw takes
 an explicit key.
@@ -31,12 +33,21 @@ Params = Any
 MNIST_SHAPE = (28, 28, 1)
 
 
+def gaussian_heads_init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32):
+  """A kernel [..., 2d] of two heads [..., d] (mean, then log std), each Glorot-uniform with
+  fan-out d: the released code's separate heads, the same function as one Dense(2d)."""
+  glorot = nn.initializers.glorot_uniform()
+  head_shape = tuple(shape[:-1]) + (shape[-1] // 2,)
+  return jnp.concatenate([glorot(k, head_shape, dtype) for k in jax.random.split(key)], -1)
+
+
 class MLP(nn.Module):
   """Hidden layers (tanh unless told otherwise), then a linear output; Glorot-uniform
-  weights, zero biases."""
+  weights (output_kernel_init for the output's), zero biases."""
   hidden: Sequence[int]
   features: int
   output_bias_init: Any = nn.initializers.zeros
+  output_kernel_init: Any = nn.initializers.glorot_uniform()
   activation: Callable[[jax.Array], jax.Array] = jnp.tanh
 
   @nn.compact
@@ -44,7 +55,8 @@ class MLP(nn.Module):
     init = nn.initializers.glorot_uniform()
     for width in self.hidden:
       h = self.activation(nn.Dense(width, kernel_init=init)(h))
-    return nn.Dense(self.features, kernel_init=init, bias_init=self.output_bias_init)(h)
+    return nn.Dense(self.features, kernel_init=self.output_kernel_init,
+                    bias_init=self.output_bias_init)(h)
 
 
 def _shrink(size: int, times: int) -> int:
@@ -55,7 +67,8 @@ def _shrink(size: int, times: int) -> int:
 
 
 class ConvEncoder(nn.Module):
-  """Images [..., H * W * C] -> tanh 3x3 convolutions of stride 2 -> a linear output."""
+  """Images [..., H * W * C] -> tanh 3x3 convolutions of stride 2 -> a Gaussian's two linear
+  heads [..., features] (gaussian_heads_init)."""
   image_shape: tuple[int, int, int]
   channels: Sequence[int]
   features: int
@@ -66,7 +79,8 @@ class ConvEncoder(nn.Module):
     h = x.reshape(x.shape[:-1] + self.image_shape)
     for channels in self.channels:
       h = jnp.tanh(nn.Conv(channels, (3, 3), strides=2, kernel_init=init)(h))
-    return nn.Dense(self.features, kernel_init=init)(h.reshape(h.shape[:-3] + (-1,)))
+    return nn.Dense(self.features, kernel_init=gaussian_heads_init)(
+        h.reshape(h.shape[:-3] + (-1,)))
 
 
 class ConvDecoder(nn.Module):
@@ -144,7 +158,8 @@ class VAE:
   def _encoder_net(self, l: int) -> nn.Module:
     if l == 0 and self.conv_channels:
       return ConvEncoder(self.image_shape, self.conv_channels, 2 * self.latent_dims[0])
-    return MLP(self.encoder_hidden[l], 2 * self.latent_dims[l])
+    return MLP(self.encoder_hidden[l], 2 * self.latent_dims[l],
+               output_kernel_init=gaussian_heads_init)
 
   def _decoder_net(self, l: int, output_bias: ArrayLike | None = None) -> nn.Module:
     if l == 0:
@@ -154,7 +169,8 @@ class VAE:
       if self.conv_channels:
         return ConvDecoder(self.image_shape, self.conv_channels[::-1], bias_init)
       return MLP(self.decoder_hidden[0], self.num_pixels, bias_init)
-    return MLP(self.decoder_hidden[l], 2 * self.latent_dims[l - 1])
+    return MLP(self.decoder_hidden[l], 2 * self.latent_dims[l - 1],
+               output_kernel_init=gaussian_heads_init)
 
   def init(self, key: jax.Array, pixel_mean: ArrayLike) -> Params:
     """Glorot-uniform weights; the output bias is the logit of the clipped pixel mean [D].

@@ -79,7 +79,8 @@ def latent_mask(model: VAE, padded: VAE, num_pixels: int) -> Any:
   return resize_latent(ones, model.latent_dim, padded.latent_dim, shapes(padded))
 
 
-def make_sweep_train_epoch(train_step: Callable, num_examples: int, batch_size: int) -> Callable:
+def make_sweep_train_epoch(train_step: Callable, num_examples: int, batch_size: int,
+                           shuffle: bool = True) -> Callable:
   """make_train_epoch for N models at once, as one program: a vmap over a leading model axis.
 
   train_epoch(states, masks, images, data_keys, train_keys, epoch) -> (states, {'loss':
@@ -98,8 +99,8 @@ def make_sweep_train_epoch(train_step: Callable, num_examples: int, batch_size: 
 
   @functools.partial(jax.jit, donate_argnums=0)
   def train_epoch(states, masks, images, data_keys, train_keys, epoch):
-    batches_NxSxB = jax.vmap(data.epoch_batches, in_axes=(0, None, None, None))(
-        data_keys, epoch, num_examples, batch_size)
+    batches_NxSxB = jax.vmap(data.epoch_batches, in_axes=(0, None, None, None, None))(
+        data_keys, epoch, num_examples, batch_size, shuffle)
 
     def body(states, indices_NxB):
       keys = jax.vmap(jax.random.fold_in)(train_keys, states.step)
@@ -196,7 +197,7 @@ def train_and_evaluate_many(configs: Sequence[ml_collections.ConfigDict],
         images, mesh)
   train_epoch = make_sweep_train_epoch(
       train.make_train_step(padded, first.objective, first.optimizer),
-      num_examples, configs[0].batch_size)
+      num_examples, configs[0].batch_size, configs[0].shuffle)
   progress = runs.Progress(configs[0].num_epochs,
                             len(members) * first.steps_per_epoch * configs[0].batch_size)
   for epoch in range(members[0].start_epoch, configs[0].num_epochs):

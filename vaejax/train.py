@@ -14,6 +14,7 @@ from vaejax import data
 from vaejax import diagnostics
 from vaejax import evaluate as evaluate_lib
 from vaejax import gradients
+from vaejax import optimizers
 from vaejax import pictures
 from vaejax import runs
 from vaejax import sharding
@@ -21,10 +22,11 @@ from vaejax.errors import UserError
 from vaejax.models import VAE, Params, make_model
 from vaejax.objectives import Objective, make_objective
 
-SCHEDULES = ('constant', 'iwae')
+SCHEDULES = ('constant', 'iwae', 'iwae_released')
+OPTIMIZERS = ('adam', 'released_adam')
+GRADIENT_REDUCTIONS = ('mean', 'sum')
 BINARIZATIONS = ('dynamic', 'fixed')
-PAPER_STAGES = 8
-PAPER_EPOCHS = sum(3**i for i in range(PAPER_STAGES))  # 3280
+ACTIVE_UNITS_TRAIN_IMAGES = 500  # the released code's active-unit count
 
 
 class TrainState(NamedTuple):
@@ -36,8 +38,11 @@ class TrainState(NamedTuple):
 class RunKeys(NamedTuple):
   """Every key of a run, derived from its one seed.
 
-  `analysis` serves the experiment scripts' analyses of a finished run (bounds against k,
-  gradient SNR at other K, pictures), so that they never draw with a key training used.
+  `data` draws the epochs' order, `binarization` the fixed binarization (config.binarization
+  'fixed'). `analysis` serves the experiment scripts' analyses of a finished run (bounds
+  against k, gradient SNR at other K, pictures), so that they never draw with a key training
+  used. A new field goes last: split's first keys do not depend on how many are drawn, so the
+  others stay those of older runs.
   """
   init: jax.Array
   data: jax.Array
@@ -45,31 +50,37 @@ class RunKeys(NamedTuple):
   eval: jax.Array
   diagnostics: jax.Array
   analysis: jax.Array
+  binarization: jax.Array
 
 
 def run_keys(seed: int) -> RunKeys:
   return RunKeys(*jax.random.split(jax.random.key(seed), len(RunKeys._fields)))
 
 
-def iwae_schedule(learning_rate: float, total_steps: int) -> optax.Schedule:
-  """The paper's schedule: stage i (of 8) runs 3^(i-1)/3280 of the steps at lr * 10^(-(i-1)/7).
-
-  With 3280 epochs this is exactly the paper's; shorter runs keep the stages' proportions.
-  """
-  ends = np.cumsum([3**i for i in range(PAPER_STAGES)]) / PAPER_EPOCHS
-  boundaries = [int(round(e * total_steps)) for e in ends[:-1]]
-  stages = [optax.constant_schedule(learning_rate * 10**(-i / 7)) for i in range(PAPER_STAGES)]
-  return optax.join_schedules(stages, boundaries)
-
-
 def make_optimizer(config: ml_collections.ConfigDict,
                    steps_per_epoch: int) -> optax.GradientTransformation:
-  """Adam with the config's schedule."""
+  """The config's optimizer (optax's Adam, or the released code's) with its schedule.
+
+  gradient_reduction 'sum' scales the batch-mean gradient by the batch size before the
+  optimizer sees it: the gradient of the batch's summed bound, as the released code takes.
+  """
+  total_steps = config.num_epochs * steps_per_epoch
   if config.schedule == 'iwae':
-    lr = iwae_schedule(config.learning_rate, config.num_epochs * steps_per_epoch)
+    lr = optimizers.staged_schedule(optimizers.paper_stage_rates(config.learning_rate),
+                                    total_steps)
+  elif config.schedule == 'iwae_released':
+    lr = optimizers.staged_schedule(optimizers.released_stage_rates(config.learning_rate),
+                                    total_steps)
   else:
     lr = config.learning_rate
-  return optax.adam(lr, b1=config.adam_b1, b2=config.adam_b2, eps=config.adam_eps)
+  if config.optimizer == 'released_adam':
+    optimizer = optimizers.released_adam(lr, b1=config.adam_b1, b2=config.adam_b2,
+                                         eps=config.adam_eps)
+  else:
+    optimizer = optax.adam(lr, b1=config.adam_b1, b2=config.adam_b2, eps=config.adam_eps)
+  if config.gradient_reduction == 'sum':
+    return optax.chain(optax.scale(config.batch_size), optimizer)
+  return optimizer
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
@@ -81,6 +92,13 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     raise UserError(f'latent_dim must be at least 1, got {config.latent_dim}')
   if config.schedule not in SCHEDULES:
     raise UserError(f'unknown schedule {config.schedule!r}; choose one of {SCHEDULES}')
+  if config.optimizer not in OPTIMIZERS:
+    raise UserError(f'unknown optimizer {config.optimizer!r}; choose one of {OPTIMIZERS}')
+  if config.gradient_reduction not in GRADIENT_REDUCTIONS:
+    raise UserError(f'unknown gradient_reduction {config.gradient_reduction!r}; choose one '
+                    f'of {GRADIENT_REDUCTIONS}')
+  if config.train_examples < 0:
+    raise UserError(f'train_examples must be 0 (all) or positive, got {config.train_examples}')
   if config.binarization not in BINARIZATIONS:
     raise UserError(f'unknown binarization {config.binarization!r}; '
                     f'choose one of {BINARIZATIONS}')
@@ -124,7 +142,7 @@ def make_train_step(model: VAE, objective: Objective,
 
 
 def make_train_epoch(train_step: Callable, num_examples: int, batch_size: int,
-                     mesh: jax.sharding.Mesh | None = None) -> Callable:
+                     mesh: jax.sharding.Mesh | None = None, shuffle: bool = True) -> Callable:
   """A jitted epoch: every step of it in one lax.scan, the state donated.
 
   train_epoch(state, images, data_key, train_key, epoch) -> (state, {'loss': [steps]}).
@@ -136,7 +154,7 @@ def make_train_epoch(train_step: Callable, num_examples: int, batch_size: int,
 
   @functools.partial(jax.jit, donate_argnums=0)
   def train_epoch(state, images, data_key, train_key, epoch):
-    batches = data.epoch_batches(data_key, epoch, num_examples, batch_size)
+    batches = data.epoch_batches(data_key, epoch, num_examples, batch_size, shuffle)
 
     def body(state, indices):
       if mesh is not None:
@@ -177,13 +195,16 @@ def build(config: ml_collections.ConfigDict,
     keep = dataset.train_labels != config.held_out_label
     dataset = dataset._replace(train_images=dataset.train_images[keep],
                                train_labels=dataset.train_labels[keep])
+  if config.train_examples > 0:
+    dataset = dataset._replace(train_images=dataset.train_images[:config.train_examples],
+                               train_labels=dataset.train_labels[:config.train_examples])
   num_train = dataset.train_images.shape[0]
   if config.batch_size > num_train:
     raise UserError(f'batch_size {config.batch_size} is larger than the {num_train} '
                     f'training examples of {config.dataset}')
   keys = run_keys(config.seed)
   if config.binarization == 'fixed':
-    train_key, test_key = jax.random.split(keys.data)
+    train_key, test_key = jax.random.split(keys.binarization)
     dataset = dataset._replace(
         train_images=data.fixed_binarization(dataset.train_images, train_key),
         test_images=data.fixed_binarization(dataset.test_images, test_key))
@@ -196,15 +217,21 @@ def build(config: ml_collections.ConfigDict,
 
 def _evaluate(exp: Experiment, config: ml_collections.ConfigDict, params: Params,
               metrics_log: runs.MetricsLog, step: int) -> dict:
-  """Test metrics, the gradient SNR on a fixed training batch (unless snr_num_draws is 0),
-  and pictures of the model (PNGs and TensorBoard images)."""
-  prepare_key, draws_key, pictures_key = jax.random.split(exp.keys.diagnostics, 3)
+  """Test metrics, active units on the first 500 training images (as the released IWAE code
+  counts them), the gradient SNR on a fixed training batch (unless snr_num_draws is 0), and
+  pictures of the model (PNGs and TensorBoard images)."""
+  prepare_key, draws_key, pictures_key, units_key = jax.random.split(exp.keys.diagnostics, 4)
   metrics_log.write_pictures(step, pictures.all_pictures(
       exp.model, params, exp.dataset.test_images / 255.0, exp.dataset.test_labels,
       pictures_key))
   metrics = evaluate_lib.evaluate(
       exp.model, params, exp.dataset.test_images, exp.keys.eval, config.eval_num_samples,
       exp.objective.num_samples, config.eval_batch_size, config.eval_chunk_size)
+  units_prepare_key, units_key = jax.random.split(units_key)
+  train_x = exp.model.likelihood.prepare(
+      units_prepare_key, jnp.asarray(exp.dataset.train_images[:ACTIVE_UNITS_TRAIN_IMAGES]))
+  metrics['active_units_train500'] = sum(
+      evaluate_lib.active_units(exp.model, params, train_x, units_key))
   if config.snr_num_draws > 0:
     x = exp.model.likelihood.prepare(prepare_key,
                                      jnp.asarray(exp.dataset.train_images[:config.batch_size]))
@@ -241,7 +268,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   else:
     images, state = sharding.replicate(images, mesh), sharding.replicate(state, mesh)
   train_epoch = make_train_epoch(make_train_step(exp.model, exp.objective, exp.optimizer),
-                                 exp.dataset.train_images.shape[0], config.batch_size, mesh)
+                                 exp.dataset.train_images.shape[0], config.batch_size, mesh,
+                                 config.shuffle)
   progress = runs.Progress(config.num_epochs, exp.steps_per_epoch * config.batch_size)
   for epoch in range(run.start_epoch, config.num_epochs):
     start = time.monotonic()

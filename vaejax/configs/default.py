@@ -1,7 +1,8 @@
-"""The IWAE paper's one-stochastic-layer setup (REFERENCE.md): IWAE, k = 50, full schedule.
+"""The IWAE paper's one-stochastic-layer setup as its text gives it: IWAE, k = 50, full schedule.
 
 3280 epochs at batch 20 (the paper's 8 stages, 3^(i-1) epochs each, learning rate
 1e-3 * 10^(-(i-1)/7)), Adam eps 1e-4, dynamically binarized MNIST, test NLL with 5000 samples.
+The setup of the code that produced the paper's Table 1 is burda2015.py.
 """
 
 import ml_collections
@@ -15,6 +16,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.data_dir = ''
   config.binarization = 'dynamic'  # or 'fixed': one draw per image, kept (Bernoulli only)
   config.held_out_label = -1  # >= 0: train without this class (anomaly detection)
+  config.train_examples = 0  # > 0: only the first N training images (burda2015: 59,600)
+  config.shuffle = True  # False: every epoch in the images' order (burda2015)
   # Model.
   config.architecture = 'one_layer'  # or 'two_layer', 'conv' (any H x W x C images)
   config.likelihood = 'bernoulli'  # or 'gaussian', 'logistic' (grey-level and colour images)
@@ -29,7 +32,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.batch_size = 20
   config.num_epochs = 3280
   config.learning_rate = 1e-3
-  config.schedule = 'iwae'  # the paper's 8 stages; or 'constant'
+  config.schedule = 'iwae'  # the paper's 8 stages; or 'iwae_released' (its code's), 'constant'
+  config.optimizer = 'adam'  # optax's; or 'released_adam' (the paper's code's)
+  config.gradient_reduction = 'mean'  # gradient of the batch's mean bound; or 'sum'
   config.adam_b1 = 0.9
   config.adam_b2 = 0.999
   config.adam_eps = 1e-4
