@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -57,19 +58,37 @@ def test_workdir_with_another_config(trained_run):
     train.train_and_evaluate(tiny_config(num_samples=3), str(workdir))
 
 
-def test_corrupt_checkpoint_names_itself(tmp_path):
+def test_damaged_checkpoint_is_named_and_never_used(tmp_path):
   config = tiny_config(batch_size=600)
-  train.train_and_evaluate(config, str(tmp_path))
+  first = train.train_and_evaluate(config, str(tmp_path))
   step_dir = tmp_path / runs.CHECKPOINT_DIR / '100'
   damaged = [p for p in step_dir.rglob('*') if p.is_file() and p.parent.name == 'd']
   assert damaged  # OCDBT data files.
   damaged[0].write_bytes(b'garbage')
-  (tmp_path / runs.RESULTS_FILE).unlink()
+  checkpoints = runs.Checkpoints(tmp_path)
   with pytest.raises(UserError, match=f'checkpoint {step_dir} is corrupt or incomplete'):
-    train.train_and_evaluate(config, str(tmp_path))
-  (step_dir / runs.MANIFEST_FILE).write_text('{')
-  with pytest.raises(UserError, match=f'{runs.MANIFEST_FILE} is missing or unreadable'):
-    train.train_and_evaluate(config, str(tmp_path))
+    checkpoints.restore(100, None)
+  assert checkpoints.verified_steps() == []
+  checkpoints.close()
+  (tmp_path / runs.RESULTS_FILE).unlink()
+  again = train.train_and_evaluate(config, str(tmp_path))  # Trained again from the start.
+  assert again['nll'] == first['nll']
+
+
+def test_kill_before_the_manifest_resumes_from_the_checkpoint_before(small_mnist, tmp_path):
+  """A kill between orbax's commit and the manifest: the run ends where an uninterrupted one
+  ends, with no manual step."""
+  config = tiny_config(**small_mnist, num_epochs=2)  # 10 steps an epoch.
+  whole, cut = tmp_path / 'whole', tmp_path / 'cut'
+  expected = train.train_and_evaluate(config, str(whole))
+  shutil.copytree(whole, cut)
+  (cut / runs.CHECKPOINT_DIR / '20' / runs.MANIFEST_FILE).unlink()
+  (cut / runs.RESULTS_FILE).unlink()
+  results = train.train_and_evaluate(config, str(cut))
+  assert runs.Checkpoints(cut).verified_steps() == [10, 20]
+  del results['train_seconds'], expected['train_seconds']
+  assert results == expected
+  assert (cut / runs.METRICS_FILE).read_text() == (whole / runs.METRICS_FILE).read_text()
 
 
 def test_unfinished_checkpoint_is_ignored(small_mnist, tmp_path):

@@ -70,9 +70,9 @@ def load(workdir: str | os.PathLike) -> Run:
   target = jax.eval_shape(lambda: train.init_state(model, optimizer, jax.random.key(0),
                                                    jnp.zeros(model.num_pixels)))
   checkpoints = runs.Checkpoints(workdir)
-  step = checkpoints.latest_step()
+  step = max(checkpoints.verified_steps(), default=None)
   if step is None:
-    raise UserError(f'{workdir} holds no checkpoint yet')
+    raise UserError(f'{workdir} holds no complete checkpoint yet')
   state = checkpoints.restore(step, target)
   checkpoints.close()
   return Run(config, model, state.params, step)

@@ -170,29 +170,53 @@ class Checkpoints:
     self._manager.wait_until_finished()
     if sharding.is_writer():
       manifest = self.directory / str(step) / MANIFEST_FILE
-      manifest.write_text(json.dumps(self._files(step), indent=1))
+      partial = manifest.with_suffix('.tmp')
+      partial.write_text(json.dumps(self._files(step), indent=1))
+      partial.rename(manifest)  # Atomic: a manifest is whole or absent.
+
+  def problem(self, step: int) -> str | None:
+    """Why the checkpoint at `step` does not verify against its manifest (None: it does)."""
+    try:
+      expected = json.loads((self.directory / str(step) / MANIFEST_FILE).read_text())
+    except (OSError, ValueError):
+      return f'{MANIFEST_FILE} is missing or unreadable'
+    actual = self._files(step)
+    bad = sorted(f for f in expected.keys() | actual.keys() if expected.get(f) != actual.get(f))
+    return f'{len(bad)} files missing or changed, e.g. {bad[0]}' if bad else None
+
+  def verified_steps(self) -> list[int]:
+    """The steps whose checkpoints verify, oldest first; each one that does not is logged.
+
+    A kill between orbax's commit and the manifest, or a damaged file, leaves such a
+    checkpoint: a run resumes from an earlier one instead (RunDir.start).
+    """
+    verified = []
+    for step in self.all_steps():
+      problem = self.problem(step)
+      if problem is None:
+        verified.append(step)
+      else:
+        logging.warning('checkpoint %s is incomplete or damaged (%s); it is not used.',
+                        self.directory / str(step), problem)
+    return sorted(verified)
+
+  def discard_after(self, step: int | None) -> None:
+    """Deletes the checkpoints after `step` (None: all), which a resumed run saves again."""
+    if sharding.is_writer():
+      for later in self.all_steps():
+        if step is None or later > step:
+          self._manager.delete(later)
 
   def restore(self, step: int, target: Any) -> Any:
     """The state saved at `step`, shaped like target; a one-line UserError if it is damaged."""
-    where = self.directory / str(step)
-    problem = None
-    try:
-      expected = json.loads((where / MANIFEST_FILE).read_text())
-    except (OSError, ValueError):
-      problem = f'{MANIFEST_FILE} is missing or unreadable'
-    else:
-      actual = self._files(step)
-      bad = sorted(f for f in expected.keys() | actual.keys()
-                   if expected.get(f) != actual.get(f))
-      if bad:
-        problem = f'{len(bad)} files missing or changed, e.g. {bad[0]}'
+    problem = self.problem(step)
     if problem is None:
       try:
         return self._manager.restore(step, args=ocp.args.StandardRestore(target))
       except (ValueError, KeyError, FileNotFoundError) as e:
         problem = (str(e).splitlines() or [type(e).__name__])[0][:200]
-    raise UserError(f'checkpoint {where} is corrupt or incomplete ({problem}); '
-                    f'delete it to resume from an earlier one')
+    raise UserError(f'checkpoint {self.directory / str(step)} is corrupt or incomplete '
+                    f'({problem})')
 
   def close(self) -> None:
     self._manager.close()
@@ -261,8 +285,10 @@ class RunDir:
     self.start_epoch = 0
 
   def start(self, step: int | None) -> Any:
-    """The state saved at checkpoint `step` (None: a fresh state); later records are dropped."""
+    """The state saved at checkpoint `step` (None: a fresh state); later records and
+    checkpoints are dropped."""
     state = self._init_state()
+    self.checkpoints.discard_after(step)
     if step is not None:
       state = self.checkpoints.restore(step, state)
       logging.info('%s: resumed from checkpoint at step %d.', self.workdir, step)

@@ -143,8 +143,8 @@ def choose_strategy(strategy: str) -> str:
 
 
 def _common_checkpoint(members: Sequence[runs.RunDir]) -> int | None:
-  """The newest step every member has a checkpoint of (None: start afresh)."""
-  common = set.intersection(*(set(r.checkpoints.all_steps()) for r in members))
+  """The newest step every member has a verified checkpoint of (None: start afresh)."""
+  common = set.intersection(*(set(r.checkpoints.verified_steps()) for r in members))
   return max(common) if common else None
 
 

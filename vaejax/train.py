@@ -233,7 +233,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """
   exp = build(config)
   run = run_dir(config, workdir, exp)
-  state = run.start(run.checkpoints.latest_step())
+  state = run.start(max(run.checkpoints.verified_steps(), default=None))
   mesh = sharding.data_mesh(config.num_devices, config.batch_size)
   images = exp.dataset.train_images
   if mesh is None:
