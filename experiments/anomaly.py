@@ -25,7 +25,7 @@ from ml_collections import config_flags
 import numpy as np
 
 import vaejax
-from experiments import cli
+import cli
 from vaejax import anomaly
 from vaejax import data
 from vaejax import evaluate

@@ -1,6 +1,7 @@
 """What every experiment script shares: config paths, quiet logs, and UserErrors as exit codes."""
 
 import logging as std_logging
+import os
 import pathlib
 import sys
 
@@ -48,8 +49,38 @@ def _initialize_cluster() -> None:
                jax.process_count(), jax.device_count())
 
 
+def _deterministic_gpu() -> None:
+  """Asks XLA for deterministic GPU kernels (no atomics in scatters and reductions), so that
+  the same seed gives the same numbers there too; CPU and TPU are deterministic already. Only
+  takes effect before JAX starts its backends, and leaves an XLA_FLAGS that names it alone."""
+  xla_flags = os.environ.get('XLA_FLAGS', '')
+  if 'xla_gpu_deterministic_ops' not in xla_flags:
+    os.environ['XLA_FLAGS'] = f'{xla_flags} --xla_gpu_deterministic_ops=true'.strip()
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing, with a one-line error for a bad flag or a missing config file."""
+  for arg in argv[1:]:
+    if arg.startswith('--config='):
+      path = arg.split('=', 1)[1].split(':', 1)[0]
+      if not pathlib.Path(path).is_file():
+        _fail(f'config file {path} does not exist')
+  try:
+    return flags.FLAGS(argv)
+  except (flags.Error, vaejax.UserError) as e:
+    _fail(str(e).splitlines()[0])
+
+
+def _fail(message: str) -> None:
+  print(f'error: {message}', file=sys.stderr)
+  sys.exit(1)
+
+
 def run(main) -> None:
-  """app.run(main) with quiet library logs; a UserError prints one line and exits with 1."""
+  """app.run(main) with deterministic GPU kernels and quiet library logs; a UserError prints
+  one line and exits with 1."""
+  _deterministic_gpu()
+
   def guarded(argv):
     logging.get_absl_handler().addFilter(_LibraryInfoFilter())
     try:
@@ -57,6 +88,5 @@ def run(main) -> None:
         _initialize_cluster()
       main(argv)
     except vaejax.UserError as e:
-      print(f'error: {e}', file=sys.stderr)
-      sys.exit(1)
-  app.run(guarded)
+      _fail(str(e))
+  app.run(guarded, flags_parser=_parse_flags)

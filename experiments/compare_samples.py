@@ -32,8 +32,8 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags
 
 import vaejax
-from experiments import cli
-from experiments import published
+import cli
+import published
 from vaejax import data
 from vaejax import diagnostics
 

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 import vaejax
-from experiments import cli
+import cli
 from vaejax import data
 from vaejax import diagnostics
 from vaejax import objectives

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import vaejax
-from experiments import cli
+import cli
 from vaejax import ais
 from vaejax import data
 from vaejax import marginal

@@ -17,7 +17,7 @@ import time
 from absl import flags
 
 import vaejax
-from experiments import cli
+import cli
 from vaejax import classifiers
 from vaejax import data
 from vaejax import features

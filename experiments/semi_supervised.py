@@ -29,8 +29,8 @@ import numpy as np
 from ml_collections import config_flags
 
 import vaejax
-from experiments import cli
-from experiments import published
+import cli
+import published
 from vaejax import classifiers
 from vaejax import data
 from vaejax import semisupervised

@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags
 
 import vaejax
-from experiments import cli
+import cli
 from vaejax import sweep
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -53,7 +53,9 @@ def _integers(flag) -> list[int]:
 
 
 def summarize(rows: list[dict]) -> list[dict]:
-  """Per latent size: the mean and standard deviation over seeds of every metric."""
+  """Per latent size: the mean and standard deviation over seeds of every metric (failed
+  members left out)."""
+  rows = [r for r in rows if 'failed' not in r]
   summary = []
   for dim in sorted({r['latent_dim'] for r in rows}):
     members = [r for r in rows if r['latent_dim'] == dim]
@@ -113,6 +115,9 @@ def main(argv):
       json.dumps({'summary': summary, 'runs': rows}, indent=2) + '\n')
   plot(summary, workdir / 'latent_sweep.png')
   print(table)
+  for row in rows:
+    if 'failed' in row:
+      print(f"failed: {row['workdir']}: {row['failed']}")
 
 
 if __name__ == '__main__':

@@ -15,7 +15,7 @@ from absl import logging
 from ml_collections import config_flags
 
 import vaejax
-from experiments import cli
+import cli
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', cli.config_path('default.py'), 'Config file (get_config()); override fields '

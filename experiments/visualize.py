@@ -12,7 +12,7 @@ from absl import flags
 import jax
 
 import vaejax
-from experiments import cli
+import cli
 from vaejax import data
 from vaejax import pictures
 from vaejax import runs

@@ -18,6 +18,8 @@ SGD for Adam, a fixed threshold for the binarization draw), to show what each pa
 
 import dataclasses
 import json
+import pathlib
+import sys
 import time
 
 from absl import flags
@@ -27,7 +29,8 @@ import ml_collections
 import numpy as np
 import optax
 
-from experiments import cli
+sys.path.insert(0, str(pathlib.Path(__file__).parent.parent / 'experiments'))
+import cli  # pylint: disable=g-import-not-at-top  (experiments/ is not installed)
 from vaejax import likelihoods
 from vaejax import sharding
 from vaejax import sweep

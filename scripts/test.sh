@@ -2,7 +2,7 @@
 # Runs the whole test suite on CPU (about 9 minutes on 2 cores), after creating .venv if absent.
 # The sharding tests run in a second pytest process with 8 simulated CPU devices (splitting
 # the CPU slows everything else). Extra arguments go to both, e.g. scripts/test.sh -k sweep
-EXTRAS=test source "$(dirname "$0")/setup_venv.sh"
+source "$(dirname "$0")/setup_venv.sh"
 export JAX_PLATFORMS=cpu
 status=0
 .venv/bin/python -m pytest -q -m "not multidevice" "$@" || status=$?

@@ -1,10 +1,20 @@
 """vaejax.load: a saved run as a handful of array functions."""
 
+import json
+import logging
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
 import jax
 import numpy as np
+import pytest
 
 import vaejax
 from vaejax import data
+from vaejax import runs
 
 
 def test_load_restores_the_trained_run(trained_run):
@@ -29,3 +39,59 @@ def test_log_likelihood_is_deterministic_per_key_and_bounded_by_the_elbo(trained
   assert a.shape == (16,) and np.all(a < 0)
   one_sample = np.mean(run.log_likelihood(x, jax.random.key(2), num_samples=1))
   assert np.mean(a) > one_sample
+
+
+def test_import_leaves_matplotlib_backend_alone():
+  code = 'import vaejax, vaejax.pictures, matplotlib; print(matplotlib.get_backend())'
+  env = {**os.environ, 'MPLBACKEND': 'svg', 'JAX_PLATFORMS': 'cpu'}
+  out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True,
+                       check=True, cwd=pathlib.Path(__file__).parent.parent)
+  assert out.stdout.strip() == 'svg'
+
+
+def test_load_needs_no_dataset_and_warns_about_other_versions(trained_run, tmp_path, caplog):
+  workdir = tmp_path / 'run'
+  shutil.copytree(trained_run[0], workdir)
+  config = json.loads((workdir / runs.CONFIG_FILE).read_text())
+  (workdir / runs.CONFIG_FILE).write_text(json.dumps({**config, 'dataset': 'idx:/gone'}))
+  info = json.loads((workdir / runs.RUN_INFO_FILE).read_text())
+  assert info['image_shape'] == [28, 28, 1]
+  info['environment']['versions']['jax'] = '0.4.0'
+  (workdir / runs.RUN_INFO_FILE).write_text(json.dumps(info))
+  with caplog.at_level(logging.WARNING):
+    run = vaejax.load(workdir)
+  assert run.model.image_shape == (28, 28, 1)
+  warnings = [r.getMessage() for r in caplog.records if 'other versions' in r.getMessage()]
+  assert len(warnings) == 1 and f'jax 0.4.0 -> {jax.__version__}' in warnings[0]
+
+
+def test_a_run_without_run_json_reads_its_shape_from_its_data(trained_run, tmp_path):
+  workdir = tmp_path / 'run'
+  shutil.copytree(trained_run[0], workdir)
+  (workdir / runs.RUN_INFO_FILE).unlink()
+  assert vaejax.load(workdir).model.image_shape == (28, 28, 1)
+
+
+def test_load_of_a_directory_that_is_not_a_run(tmp_path):
+  with pytest.raises(vaejax.UserError, match=f'{tmp_path} holds no run'):
+    vaejax.load(tmp_path)
+
+
+@pytest.mark.parametrize('images, message', [
+    (np.zeros((2, 783)), r'images must be \[N, 784\] \(N flattened 28x28x1 images\)'),
+    (np.full((2, 784), np.nan), 'images contain NaN'),
+    (np.full((2, 784), 2.0), r'image values must be in \[0, 1\]'),
+    (np.full((2, 784), 0.5), 'a Bernoulli model scores binary images'),
+])
+def test_log_likelihood_refuses_images_it_cannot_score(trained_run, images, message):
+  run = vaejax.load(trained_run[0])
+  with pytest.raises(vaejax.UserError, match=message) as error:
+    run.log_likelihood(images, 4, jax.random.key(0))
+  assert '\n' not in str(error.value)
+
+
+def test_log_likelihood_binarizes_uint8_images(trained_run):
+  run = vaejax.load(trained_run[0])
+  images = data.load('mnist').test_images[:4]
+  log_px = run.log_likelihood(images, 4, jax.random.key(0))
+  assert log_px.shape == (4,) and np.all(np.isfinite(log_px)) and np.all(log_px < 0)

@@ -1,12 +1,16 @@
 """Every user mistake gives a one-line error and a non-zero exit, never lost work."""
 
+import json
 import os
 import pathlib
+import shutil
+import struct
 import subprocess
 import sys
 
 import jax.numpy as jnp
 import pytest
+from tensorboardX.proto import event_pb2
 
 import vaejax
 from vaejax import runs
@@ -64,19 +68,69 @@ def test_workdir_with_another_config(trained_run):
     train.train_and_evaluate(tiny_config(num_samples=3), str(workdir))
 
 
-def test_corrupt_checkpoint_names_itself(tmp_path):
+def test_a_resume_may_change_how_the_run_is_evaluated_and_checkpointed(trained_run, tmp_path):
+  workdir = tmp_path / 'run'
+  shutil.copytree(trained_run[0], workdir)
+  (workdir / runs.RESULTS_FILE).unlink()
+  config = tiny_config(eval_batch_size=250, num_devices=0, snr_num_draws=0)
+  train.train_and_evaluate(config, str(workdir))
+  assert runs.read_config(workdir).eval_batch_size == 250
+  changes = (workdir / runs.CONFIG_CHANGES_FILE).read_text().splitlines()
+  assert json.loads(changes[0]) == {'changed': {'eval_batch_size': [500, 250],
+                                                'num_devices': [1, 0],
+                                                'snr_num_draws': [4, 0]}}
+  train.train_and_evaluate(config, str(workdir))  # Unchanged now: nothing more recorded.
+  assert len((workdir / runs.CONFIG_CHANGES_FILE).read_text().splitlines()) == 1
+
+
+def test_damaged_checkpoint_is_named_and_never_used(tmp_path):
   config = tiny_config(batch_size=600)
-  train.train_and_evaluate(config, str(tmp_path))
+  first = train.train_and_evaluate(config, str(tmp_path))
   step_dir = tmp_path / runs.CHECKPOINT_DIR / '100'
   damaged = [p for p in step_dir.rglob('*') if p.is_file() and p.parent.name == 'd']
   assert damaged  # OCDBT data files.
   damaged[0].write_bytes(b'garbage')
-  (tmp_path / runs.RESULTS_FILE).unlink()
+  checkpoints = runs.Checkpoints(tmp_path)
   with pytest.raises(UserError, match=f'checkpoint {step_dir} is corrupt or incomplete'):
-    train.train_and_evaluate(config, str(tmp_path))
-  (step_dir / runs.MANIFEST_FILE).write_text('{')
-  with pytest.raises(UserError, match=f'{runs.MANIFEST_FILE} is missing or unreadable'):
-    train.train_and_evaluate(config, str(tmp_path))
+    checkpoints.restore(100, None)
+  assert checkpoints.verified_steps() == []
+  checkpoints.close()
+  (tmp_path / runs.RESULTS_FILE).unlink()
+  again = train.train_and_evaluate(config, str(tmp_path))  # Trained again from the start.
+  assert again['nll'] == first['nll']
+
+
+def test_kill_before_the_manifest_resumes_from_the_checkpoint_before(small_mnist, tmp_path):
+  """A kill between orbax's commit and the manifest: the run ends where an uninterrupted one
+  ends, with no manual step."""
+  config = tiny_config(**small_mnist, num_epochs=2)  # 10 steps an epoch.
+  whole, cut = tmp_path / 'whole', tmp_path / 'cut'
+  expected = train.train_and_evaluate(config, str(whole))
+  shutil.copytree(whole, cut)
+  (cut / runs.CHECKPOINT_DIR / '20' / runs.MANIFEST_FILE).unlink()
+  (cut / runs.RESULTS_FILE).unlink()
+  results = train.train_and_evaluate(config, str(cut))
+  assert runs.Checkpoints(cut).verified_steps() == [10, 20]
+  del results['train_seconds'], expected['train_seconds']
+  assert results == expected
+  assert (cut / runs.METRICS_FILE).read_text() == (whole / runs.METRICS_FILE).read_text()
+  assert _tensorboard_steps(cut, 'train/loss') == [10, 20]  # Step 20 once, not twice.
+
+
+def _tensorboard_steps(workdir, tag):
+  """The steps TensorBoard shows for tag: each events file's purge step (a SessionLog START)
+  hides the earlier files' events from that step on."""
+  steps = []
+  for path in sorted(workdir.glob('events.out.tfevents.*')):
+    raw, at = path.read_bytes(), 0
+    while at < len(raw):
+      length = struct.unpack('<Q', raw[at:at + 8])[0]
+      event = event_pb2.Event.FromString(raw[at + 12:at + 12 + length])
+      at += 16 + length
+      if event.HasField('session_log') and event.session_log.status == event.session_log.START:
+        steps = [s for s in steps if s < event.step]
+      steps += [event.step for v in event.summary.value if v.tag == tag]
+  return steps
 
 
 def test_unfinished_checkpoint_is_ignored(small_mnist, tmp_path):
@@ -146,3 +200,25 @@ def test_loading_a_run_without_config_or_checkpoint(tmp_path):
   runs.prepare_workdir(tmp_path, tiny_config())
   with pytest.raises(UserError, match='holds no checkpoint yet'):
     vaejax.load(tmp_path)
+
+
+@pytest.mark.parametrize('script, args, message', [
+    ('train.py', ['--config=nowhere.py'], 'config file nowhere.py does not exist'),
+    ('train.py', ['--config.num_samples=abc'],
+     "flag --config.num_samples=abc: invalid literal for int() with base 10: 'abc'"),
+    ('train.py', ['--config.num_groups=0'], 'num_groups (M) must be at least 1, got 0'),
+    ('train.py', ['--config.objective=ciwae', '--config.ciwae_beta=1.5'],
+     'ciwae_beta must be in [0, 1], got 1.5'),
+    ('train.py', ['--config=vaejax/configs/from_run.py:nowhere'],
+     'nowhere holds no run: config.json is missing'),
+    ('sweep_latent.py', ['--latent_dims=2,5,2'], "--latent_dims repeats a value: ['2', '5', '2']"),
+    ('sweep_latent.py', ['--latent_dims=2,-1'], 'latent_dim must be at least 1, got -1'),
+])
+def test_each_bad_input_is_one_line_and_a_non_zero_exit(tmp_path, script, args, message):
+  env = {**os.environ, 'JAX_PLATFORMS': 'cpu'}
+  result = subprocess.run(
+      [sys.executable, str(ROOT / 'experiments' / script), f'--workdir={tmp_path}/run', *args],
+      capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines() == [f'error: {message}']
+  assert not (tmp_path / 'run').exists()

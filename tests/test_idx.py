@@ -1,5 +1,6 @@
 """IDX folders (MNIST format) as TFDS datasets."""
 
+import gzip
 import pathlib
 
 import numpy as np
@@ -34,9 +35,40 @@ def test_idx_folder_round_trips_through_tfds(idx_folder, tmp_path):
   expected = sorted(zip(map(bytes, images.reshape(12, 784).astype(np.uint8)), labels))
   assert sorted(zip(map(bytes, dataset.train_images), dataset.train_labels)) == expected
   assert dataset.test_images.shape == (5, 784)
-  assert (tmp_path / 'tfds' / 'idx_folder' / 'tiny_idx' / '1.0.0').is_dir()
+  assert [p.name for p in (tmp_path / 'tfds' / 'idx_folder').glob('tiny_idx_*/1.0.0')] == [
+      '1.0.0']
   again = data.load(f'idx:{folder}', str(tmp_path / 'tfds'))  # Prepared once, then read.
   np.testing.assert_array_equal(again.train_images, dataset.train_images)
+
+
+def test_idx_cache_is_keyed_by_content(idx_folder, tmp_path):
+  folder, arrays = idx_folder
+  other = tmp_path / 'elsewhere' / folder.name  # Same name, other images.
+  other.mkdir(parents=True)
+  for split, (images_file, labels_file) in idx.SPLIT_FILES.items():
+    images, labels = arrays[split]
+    write_idx(other / f'{images_file}.gz', 255 - images)
+    write_idx(other / f'{labels_file}.gz', labels)
+  first = data.load(f'idx:{folder}', str(tmp_path / 'tfds'))
+  second = data.load(f'idx:{other}', str(tmp_path / 'tfds'))
+  np.testing.assert_array_equal(np.sort(second.test_images, 0),
+                                np.sort(255 - first.test_images, 0))
+  write_idx(folder / 't10k-images-idx3-ubyte.gz', arrays['test'][0] // 2)  # Edited.
+  edited = data.load(f'idx:{folder}', str(tmp_path / 'tfds'))
+  np.testing.assert_array_equal(np.sort(edited.test_images, 0),
+                                np.sort(first.test_images // 2, 0))
+
+
+def test_truncated_idx_files(idx_folder, tmp_path):
+  folder, _ = idx_folder
+  path = folder / 't10k-images-idx3-ubyte.gz'
+  raw = gzip.decompress(path.read_bytes())
+  path.write_bytes(gzip.compress(raw[:-10]))
+  with pytest.raises(UserError, match='is truncated or too long'):
+    data.load(f'idx:{folder}', str(tmp_path / 'tfds'))
+  path.write_bytes(gzip.compress(raw)[:-20])
+  with pytest.raises(UserError, match='is not a whole gzip file'):
+    data.load(f'idx:{folder}', str(tmp_path / 'tfds'))
 
 
 def test_bad_idx_folders(tmp_path):

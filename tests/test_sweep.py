@@ -1,11 +1,15 @@
 """Sweeps: padded latent sizes compute each member's own model; one program equals runs alone."""
 
+import json
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import vaejax
+from vaejax import runs
 from vaejax import sweep
 from vaejax import train
 from vaejax.errors import UserError
@@ -126,3 +130,42 @@ def test_sweep_members_must_share_all_but_seed_and_latent_size():
   with pytest.raises(UserError, match='unknown sweep strategy'):
     sweep.choose_strategy('parallel')
   assert sweep.choose_strategy('auto') == 'sequential'  # On CPU: measured faster.
+
+
+@pytest.mark.parametrize('strategy', ['vmap', 'sequential'])
+def test_a_member_whose_loss_becomes_nan_stops_alone(small_mnist, tmp_path, monkeypatch,
+                                                     strategy):
+  real_epoch = sweep.make_sweep_train_epoch
+  real_step = train.make_train_step
+
+  def poisoned_epoch(*args):
+    """The real program; member 1's loss reads NaN from the second epoch (step 15) on."""
+    epoch_fn = real_epoch(*args)
+
+    def train_epoch(states, *rest):
+      states, metrics = epoch_fn(states, *rest)
+      return states, {'loss': metrics['loss'].at[5:, 1].set(jnp.nan) if rest[-1] else
+                      metrics['loss']}
+    return train_epoch
+
+  def poisoned_step(model, *args):
+    """The real step; member 1's (latent_dim 3, trained alone) loss is NaN from step 15."""
+    step = real_step(model, *args)
+
+    def poisoned(state, batch, key):
+      new_state, metrics = step(state, batch, key)
+      return new_state, {'loss': jnp.where(state.step >= 15, jnp.nan, metrics['loss'])}
+    return step if model.latent_dim != 3 else poisoned
+
+  monkeypatch.setattr(sweep, 'make_sweep_train_epoch', poisoned_epoch)
+  monkeypatch.setattr(train, 'make_train_step', poisoned_step)
+  configs = [tiny_config(**small_mnist, snr_num_draws=0, num_epochs=2),
+             tiny_config(**small_mnist, snr_num_draws=0, num_epochs=2, latent_dim=3, seed=1)]
+  workdirs = [str(tmp_path / 'a'), str(tmp_path / 'b')]
+  results = sweep.train_and_evaluate_many(configs, workdirs, strategy)
+  assert results[0]['step'] == 20
+  message = r'loss became nan at step 15 \(epoch 2\); the last good checkpoint \(step 10\)'
+  assert re.match(message, results[1]['failed'])
+  error = json.loads((tmp_path / 'b' / runs.ERROR_FILE).read_text())
+  assert (error['step'], error['checkpoint']) == (15, 10)
+  assert sweep.train_and_evaluate_many(configs, workdirs, strategy) == results  # Read back.

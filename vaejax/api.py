@@ -76,6 +76,7 @@ class Run:
     num_leapfrog_steps, start='prior' | 'posterior', ...: vaejax/ais.py) or 'quadrature'
     (exact for a 2-D latent space; half_width, num_points). See marginal.log_likelihood.
     """
+    x, key = _checked_images(x, self.model, key)
     return jnp.asarray(marginal.log_likelihood(self.model, self.params, x, key, method,
                                                **options))
 
@@ -93,21 +94,45 @@ class Run:
     return likelihoods.mean(model.sample(self.params, key, labels))
 
 
+def _checked_images(x: ArrayLike, model: VAE, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """x as the model's likelihood takes it, and a key for what follows; a one-line UserError
+  for images it cannot score.
+
+  uint8 images are prepared with the likelihood (Bernoulli: binarized) from a key split off
+  `key`; floats must be in [0, 1], and binary for a Bernoulli model.
+  """
+  x = np.asarray(x)
+  if x.ndim != 2 or x.shape[1] != model.num_pixels:
+    raise UserError(f'images must be [N, {model.num_pixels}] (N flattened '
+                    f'{"x".join(map(str, model.image_shape))} images), got {list(x.shape)}')
+  if x.dtype == np.uint8:
+    prepare_key, key = jax.random.split(key)
+    return model.likelihood.prepare(prepare_key, jnp.asarray(x)), key
+  if np.isnan(x).any():
+    raise UserError('images contain NaN')
+  if x.min() < 0 or x.max() > 1:
+    raise UserError(f'image values must be in [0, 1] (or uint8), got [{x.min()}, {x.max()}]')
+  if model.likelihood.name == 'bernoulli' and not np.isin(x, (0, 1)).all():
+    raise UserError('a Bernoulli model scores binary images: binarize them, or pass uint8 '
+                    'images to be binarized with the run\'s likelihood and key')
+  return jnp.asarray(x, jnp.float32), key
+
+
 @functools.partial(jax.jit, static_argnums=(0, 3))
 def _sample(model, params, key, n):
   return model.sample(params, key, n)
 
 
 def load(workdir: str | os.PathLike) -> Run:
-  """Restores a run's config and the parameters of its newest checkpoint.
+  """Restores a run's config and the parameters of its newest complete checkpoint.
 
-  Reads the run's dataset for the images' shape (and an M2 run's for its classes; an m1m2
-  run's also loads its M1 run).
+  The images' shape comes from the run's run.json (runs from before it: from its dataset);
+  an M2 run also reads its dataset for its classes, and an m1m2 run loads its M1 run.
   """
   config = runs.read_config(workdir)
-  dataset = data.load(config.dataset, config.data_dir or None)
   inputs = None
   if config.architecture in semisupervised.ARCHITECTURES:
+    dataset = data.load(config.dataset, config.data_dir or None)
     num_inputs = dataset.train_images.shape[1]
     if config.architecture == 'm1m2':
       inputs = semisupervised.m1_features(config, dataset)[1]
@@ -115,16 +140,18 @@ def load(workdir: str | os.PathLike) -> Run:
     model = semisupervised.make_model(config, num_inputs,
                                       splits.num_classes(dataset.train_labels))
   else:
-    model = make_model(config.architecture, config.latent_dim, dataset.image_shape,
+    image_shape = runs.read_run_info(workdir).get('image_shape') or data.load(
+        config.dataset, config.data_dir or None).image_shape
+    model = make_model(config.architecture, config.latent_dim, tuple(image_shape),
                        config.likelihood)
   optimizer = train.make_optimizer(config, steps_per_epoch=1)
   num_inputs = model.num_inputs if isinstance(model, M2) else model.num_pixels
   target = jax.eval_shape(lambda: train.init_state(model, optimizer, jax.random.key(0),
                                                    jnp.zeros(num_inputs)))
   checkpoints = runs.Checkpoints(workdir)
-  step = checkpoints.latest_step()
+  step = max(checkpoints.verified_steps(), default=None)
   if step is None:
-    raise UserError(f'{workdir} holds no checkpoint yet')
+    raise UserError(f'{workdir} holds no complete checkpoint yet')
   state = checkpoints.restore(step, target)
   checkpoints.close()
   return Run(config, model, state.params, step, inputs)

@@ -3,10 +3,12 @@
 The folder holds train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and
 t10k-labels-idx1-ubyte, each optionally gzipped (MNIST, Fashion-MNIST, KMNIST, ...).
 `prepare(folder, data_dir)` builds it once with a TFDS builder (no TensorFlow involved) under
-data_dir/idx_folder/<folder name>, and later calls reuse it.
+data_dir/idx_folder/<folder name>_<digest of the files>, and later calls reuse it: two folders
+of one name, or a folder whose files were edited, never share a cache.
 """
 
 import gzip
+import hashlib
 import pathlib
 import re
 
@@ -24,11 +26,16 @@ SPLIT_FILES = {
 def read_idx(path: str | pathlib.Path) -> np.ndarray:
   """One IDX file of unsigned bytes (gzipped or not) as an array of its shape."""
   path = pathlib.Path(path)
-  raw = gzip.decompress(path.read_bytes()) if path.suffix == '.gz' else path.read_bytes()
-  if raw[:3] != b'\x00\x00\x08':
+  try:
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == '.gz' else path.read_bytes()
+  except (OSError, EOFError) as e:
+    raise UserError(f'{path} is not a whole gzip file ({e})') from None
+  if raw[:3] != b'\x00\x00\x08' or len(raw) < 4 + 4 * raw[3]:
     raise UserError(f'{path} is not an IDX file of unsigned bytes')
   ndim = raw[3]
   shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], 'big') for i in range(ndim))
+  if len(raw) != 4 + 4 * ndim + int(np.prod(shape)):
+    raise UserError(f'{path} is truncated or too long: its header says {shape}')
   return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
@@ -39,14 +46,25 @@ def find_file(folder: pathlib.Path, stem: str) -> pathlib.Path:
   raise UserError(f'IDX folder {folder} has no {stem} (or {stem}.gz)')
 
 
+def _digest(folder: pathlib.Path) -> str:
+  """SHA-256 of the folder's four IDX files, their names and contents (first 12 hex digits)."""
+  sha = hashlib.sha256()
+  for stem in sorted(stem for files in SPLIT_FILES.values() for stem in files):
+    path = find_file(folder, stem)
+    sha.update(path.name.encode() + b'\0' + path.read_bytes())
+  return sha.hexdigest()[:12]
+
+
 class IdxFolder(tfds.core.GeneratorBasedBuilder):
-  """A TFDS builder for one IDX folder; its config is named after the folder."""
+  """A TFDS builder for one IDX folder; its config is named after the folder and its files'
+  content."""
   VERSION = tfds.core.Version('1.0.0')
 
   def __init__(self, folder: str | pathlib.Path, **kwargs):
     self._folder = pathlib.Path(folder)
     name = re.sub(r'[^a-z0-9_]', '_', self._folder.absolute().name.lower()) or 'root'
-    super().__init__(config=tfds.core.BuilderConfig(name=name), **kwargs)
+    super().__init__(config=tfds.core.BuilderConfig(name=f'{name}_{_digest(self._folder)}'),
+                     **kwargs)
 
   def _info(self) -> tfds.core.DatasetInfo:
     rows, cols = read_idx(find_file(self._folder, SPLIT_FILES['test'][0])).shape[1:]

@@ -9,10 +9,7 @@ and for a 2-D latent space the decoded manifold and the encoded test set coloure
 
 import jax
 import jax.numpy as jnp
-import matplotlib
-
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+from matplotlib import figure
 import numpy as np
 
 from vaejax import likelihoods
@@ -96,9 +93,11 @@ def manifold(model: VAE, params: Params, size: int = 20) -> np.ndarray:
 
 
 def latent_scatter(model: VAE, params: Params, x: np.ndarray, labels: np.ndarray):
-  """For a 2-D latent space: a matplotlib figure of E_q[z | x] coloured by label."""
+  """For a 2-D latent space: a matplotlib figure of E_q[z | x] coloured by label (drawn
+  without pyplot, so a notebook's backend is left alone)."""
   means = np.asarray(_encode_means(model, params, np.asarray(x, np.float32)))
-  fig, ax = plt.subplots(figsize=(5, 5))
+  fig = figure.Figure(figsize=(5, 5))
+  ax = fig.subplots()
   points = ax.scatter(means[:, 0], means[:, 1], c=labels, cmap='tab10', s=2)
   fig.colorbar(points, ax=ax, label='label')
   ax.set(xlabel='z_1', ylabel='z_2', title='test set, encoded means')

@@ -6,24 +6,23 @@ which training resumes by itself.
 """
 
 import hashlib
+import importlib.metadata
 import json
 import math
 import os
 import pathlib
+import platform
 import tempfile
 import time
 from typing import Any, Callable
 
 from absl import logging
 import jax
-import matplotlib
+from matplotlib import image
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 from tensorboardX import SummaryWriter
-
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
 from vaejax import sharding
 from vaejax.configs import default
@@ -33,9 +32,17 @@ CONFIG_FILE = 'config.json'
 METRICS_FILE = 'metrics.jsonl'
 RESULTS_FILE = 'results.json'
 TRAIN_TIME_FILE = 'train_time.json'
+ERROR_FILE = 'error.json'
 CHECKPOINT_DIR = 'checkpoints'
 PICTURES_DIR = 'pictures'
 MANIFEST_FILE = 'vaejax_sha256.json'
+CONFIG_CHANGES_FILE = 'config_changes.jsonl'
+RUN_INFO_FILE = 'run.json'
+PACKAGES = ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'numpy')
+# Fields a resumed run may change: they decide how a run is evaluated, checkpointed or spread
+# over devices, or where its data is found, never the model it trains.
+RUNTIME_FIELDS = ('checkpoint_every_epochs', 'data_dir', 'eval_batch_size', 'eval_chunk_size',
+                  'eval_every_epochs', 'max_checkpoints', 'num_devices', 'snr_num_draws')
 LOG_EVERY_SECONDS = 10
 
 
@@ -58,7 +65,11 @@ def read_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict:
 
 
 def prepare_workdir(workdir: str | os.PathLike, config: ml_collections.ConfigDict) -> None:
-  """Creates workdir and writes config.json, or checks that it matches the run already there."""
+  """Creates workdir and writes config.json, or checks that it matches the run already there.
+
+  A run already there may be resumed with other RUNTIME_FIELDS: config.json then takes the
+  new values and config_changes.jsonl records the old ones; any other change is refused.
+  """
   path = pathlib.Path(workdir)
   try:
     path.mkdir(parents=True, exist_ok=True)
@@ -67,15 +78,57 @@ def prepare_workdir(workdir: str | os.PathLike, config: ml_collections.ConfigDic
     raise UserError(f'workdir {workdir} is not writable: {e.strerror}') from None
   new = _config_dict(config)
   config_path = path / CONFIG_FILE
+  changed = []
   if config_path.exists():
     old = _saved_config(config_path)
     changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-    if changed:
-      diffs = ', '.join(f'{k}: {old.get(k)!r} -> {new.get(k)!r}' for k in changed)
+    refused = [k for k in changed if k not in RUNTIME_FIELDS]
+    if refused:
+      diffs = ', '.join(f'{k}: {old.get(k)!r} -> {new.get(k)!r}' for k in refused)
       raise UserError(f'workdir {workdir} holds a run with a different config ({diffs}); '
                       f'use a new --workdir or the same config')
-  elif sharding.is_writer():
+    if changed and sharding.is_writer():
+      logging.info('%s: resumed with changed %s.', workdir, ', '.join(changed))
+      with (path / CONFIG_CHANGES_FILE).open('a') as f:
+        f.write(json.dumps({'changed': {k: [old.get(k), new.get(k)] for k in changed}}) + '\n')
+  if sharding.is_writer() and (not config_path.exists() or changed):
     config_path.write_text(json.dumps(new, indent=2, sort_keys=True) + '\n')
+
+
+def environment() -> dict:
+  """The versions of Python and of the packages that decide a run's numbers, and the devices."""
+  versions = {name: importlib.metadata.version(name) for name in PACKAGES}
+  return {'versions': {'python': platform.python_version(), **versions},
+          'backend': jax.default_backend(), 'device_kind': jax.devices()[0].device_kind}
+
+
+def _differences(old: dict, new: dict) -> list[str]:
+  flat = lambda d: {**d['versions'], 'backend': d['backend'], 'device_kind': d['device_kind']}
+  old, new = flat(old), flat(new)
+  return [f'{k} {old.get(k)} -> {new.get(k)}' for k in sorted(old.keys() | new.keys())
+          if old.get(k) != new.get(k)]
+
+
+def read_run_info(workdir: str | os.PathLike) -> dict:
+  """run.json: how the run was started (environment()) and what its trainer recorded, e.g.
+  image_shape. {} for runs from before it existed. Warns once if this process's versions or
+  devices differ from those the run was started with."""
+  path = pathlib.Path(workdir) / RUN_INFO_FILE
+  if not path.exists():
+    return {}
+  info = json.loads(path.read_text())
+  differences = _differences(info['environment'], environment())
+  if differences:
+    logging.warning('%s was started under other versions or devices: %s.', workdir,
+                    ', '.join(differences))
+  return info
+
+
+def write_run_info(workdir: str | os.PathLike, **info: Any) -> None:
+  """Writes run.json (the environment and `info`) for a new run; an older run's is kept."""
+  path = pathlib.Path(workdir) / RUN_INFO_FILE
+  if sharding.is_writer() and not path.exists():
+    path.write_text(json.dumps({'environment': environment(), **info}, indent=2) + '\n')
 
 
 class MetricsLog:
@@ -86,7 +139,18 @@ class MetricsLog:
 
   def __init__(self, workdir: str | os.PathLike):
     self._path = pathlib.Path(workdir) / METRICS_FILE
-    self._writer = SummaryWriter(str(workdir)) if sharding.is_writer() else None
+    self._writer = None
+    self._is_writer = sharding.is_writer()
+
+  def _tensorboard(self, purge_step: int | None = None) -> SummaryWriter:
+    """The TensorBoard writer, opened at the first use.
+
+    Opened with purge_step, it tells TensorBoard to hide the earlier files' events from that
+    step on, so that a resumed run shows each step once.
+    """
+    if self._writer is None:
+      self._writer = SummaryWriter(str(self._path.parent), purge_step=purge_step)
+    return self._writer
 
   def records(self) -> list[dict]:
     if not self._path.exists():
@@ -95,21 +159,26 @@ class MetricsLog:
 
   def truncate_after(self, step: int) -> None:
     """Drops the records of steps after `step`, those a resumed run will log again."""
+    if not self._is_writer:
+      return
     records = self.records()
     kept = [r for r in records if r['step'] <= step]
-    if self._writer is not None and len(kept) < len(records):
+    if len(kept) < len(records):
       self._path.write_text(''.join(json.dumps(r) + '\n' for r in kept))
+    if records:
+      self._tensorboard(purge_step=step + 1)
 
   def write(self, split: str, step: int, metrics: dict[str, Any]) -> None:
     """Appends {'split', 'step', **metrics} to metrics.jsonl; scalars also go to TensorBoard."""
-    if self._writer is None:
+    if not self._is_writer:
       return
     with self._path.open('a') as f:
       f.write(json.dumps({'split': split, 'step': step, **metrics}) + '\n')
+    writer = self._tensorboard()
     for name, value in metrics.items():
       if isinstance(value, (int, float)):
-        self._writer.add_scalar(f'{split}/{name}', value, step)
-    self._writer.flush()
+        writer.add_scalar(f'{split}/{name}', value, step)
+    writer.flush()
 
   def write_pictures(self, step: int, pictures: dict) -> None:
     """PNGs in workdir/pictures/<name>_<step>.png and TensorBoard images.
@@ -119,21 +188,21 @@ class MetricsLog:
       pictures: name -> a grey [H, W] or colour [H, W, 3] image in [0, 1], or a
         matplotlib figure.
     """
-    if self._writer is None:
-      plt.close('all')
+    if not self._is_writer:
       return
+    writer = self._tensorboard()
     folder = self._path.parent / PICTURES_DIR
     folder.mkdir(exist_ok=True)
     for name, picture in pictures.items():
       path = folder / f'{name}_{step}.png'
       if isinstance(picture, np.ndarray):
-        plt.imsave(path, picture, cmap='gray', vmin=0.0, vmax=1.0)
-        self._writer.add_image(f'pictures/{name}', picture, step,
-                               dataformats='HWC' if picture.ndim == 3 else 'HW')
+        image.imsave(path, picture, cmap='gray', vmin=0.0, vmax=1.0)
+        writer.add_image(f'pictures/{name}', picture, step,
+                         dataformats='HWC' if picture.ndim == 3 else 'HW')
       else:
         picture.savefig(path, dpi=120)
-        self._writer.add_figure(f'pictures/{name}', picture, step)  # Also closes it.
-    self._writer.flush()
+        writer.add_figure(f'pictures/{name}', picture, step, close=False)
+    writer.flush()
 
   def close(self) -> None:
     if self._writer is not None:
@@ -170,29 +239,53 @@ class Checkpoints:
     self._manager.wait_until_finished()
     if sharding.is_writer():
       manifest = self.directory / str(step) / MANIFEST_FILE
-      manifest.write_text(json.dumps(self._files(step), indent=1))
+      partial = manifest.with_suffix('.tmp')
+      partial.write_text(json.dumps(self._files(step), indent=1))
+      partial.rename(manifest)  # Atomic: a manifest is whole or absent.
+
+  def problem(self, step: int) -> str | None:
+    """Why the checkpoint at `step` does not verify against its manifest (None: it does)."""
+    try:
+      expected = json.loads((self.directory / str(step) / MANIFEST_FILE).read_text())
+    except (OSError, ValueError):
+      return f'{MANIFEST_FILE} is missing or unreadable'
+    actual = self._files(step)
+    bad = sorted(f for f in expected.keys() | actual.keys() if expected.get(f) != actual.get(f))
+    return f'{len(bad)} files missing or changed, e.g. {bad[0]}' if bad else None
+
+  def verified_steps(self) -> list[int]:
+    """The steps whose checkpoints verify, oldest first; each one that does not is logged.
+
+    A kill between orbax's commit and the manifest, or a damaged file, leaves such a
+    checkpoint: a run resumes from an earlier one instead (RunDir.start).
+    """
+    verified = []
+    for step in self.all_steps():
+      problem = self.problem(step)
+      if problem is None:
+        verified.append(step)
+      else:
+        logging.warning('checkpoint %s is incomplete or damaged (%s); it is not used.',
+                        self.directory / str(step), problem)
+    return sorted(verified)
+
+  def discard_after(self, step: int | None) -> None:
+    """Deletes the checkpoints after `step` (None: all), which a resumed run saves again."""
+    if sharding.is_writer():
+      for later in self.all_steps():
+        if step is None or later > step:
+          self._manager.delete(later)
 
   def restore(self, step: int, target: Any) -> Any:
     """The state saved at `step`, shaped like target; a one-line UserError if it is damaged."""
-    where = self.directory / str(step)
-    problem = None
-    try:
-      expected = json.loads((where / MANIFEST_FILE).read_text())
-    except (OSError, ValueError):
-      problem = f'{MANIFEST_FILE} is missing or unreadable'
-    else:
-      actual = self._files(step)
-      bad = sorted(f for f in expected.keys() | actual.keys()
-                   if expected.get(f) != actual.get(f))
-      if bad:
-        problem = f'{len(bad)} files missing or changed, e.g. {bad[0]}'
+    problem = self.problem(step)
     if problem is None:
       try:
         return self._manager.restore(step, args=ocp.args.StandardRestore(target))
       except (ValueError, KeyError, FileNotFoundError) as e:
         problem = (str(e).splitlines() or [type(e).__name__])[0][:200]
-    raise UserError(f'checkpoint {where} is corrupt or incomplete ({problem}); '
-                    f'delete it to resume from an earlier one')
+    raise UserError(f'checkpoint {self.directory / str(step)} is corrupt or incomplete '
+                    f'({problem})')
 
   def close(self) -> None:
     self._manager.close()
@@ -224,6 +317,51 @@ def read_results(workdir: str | os.PathLike) -> dict | None:
   return json.loads(path.read_text()) if path.exists() else None
 
 
+class Diverged(UserError):
+  """A loss became NaN or infinite; the run directory's error.json records it."""
+
+
+def read_error(workdir: str | os.PathLike) -> str | None:
+  """The error that stopped the run last time (None: none did)."""
+  path = pathlib.Path(workdir) / ERROR_FILE
+  return json.loads(path.read_text())['error'] if path.exists() else None
+
+
+def compare(old: str | os.PathLike, new: str | os.PathLike) -> dict:
+  """Whether run `new` retrained run `old` (or its first epochs) bit for bit.
+
+  Returns:
+    {'records': how many of new's metrics.jsonl records were compared, 'first_difference':
+    None or {'line', 'old', 'new'}, the first record that differs (steps new has not reached
+    are left out), 'step': the newest checkpoint of new, 'params_equal': True or False where
+    old has a checkpoint at that step (None where not), and each run's 'environment'}.
+  """
+  old_records, new_records = MetricsLog(old).records(), MetricsLog(new).records()
+  checkpoints = Checkpoints(new)
+  step = checkpoints.latest_step()
+  old_records = [r for r in old_records if step is None or r['step'] <= step]
+  first = next((i for i in range(max(len(old_records), len(new_records)))
+                if old_records[i:i + 1] != new_records[i:i + 1]), None)
+  params_equal = None
+  old_checkpoints = Checkpoints(old)
+  if step is not None and step in old_checkpoints.verified_steps():
+    trees = [c.restore(step, None)['params'] for c in (old_checkpoints, checkpoints)]
+    params_equal = jax.tree.structure(trees[0]) == jax.tree.structure(trees[1]) and all(
+        np.array_equal(a, b) for a, b in zip(*map(jax.tree.leaves, trees)))
+  checkpoints.close()
+  old_checkpoints.close()
+  info = lambda workdir: (json.loads((pathlib.Path(workdir) / RUN_INFO_FILE).read_text())
+                          if (pathlib.Path(workdir) / RUN_INFO_FILE).exists() else {})
+  return {
+      'records': len(new_records),
+      'first_difference': None if first is None else {
+          'line': first + 1, 'old': (old_records[first:first + 1] or [None])[0],
+          'new': (new_records[first:first + 1] or [None])[0]},
+      'step': step, 'params_equal': params_equal,
+      'environment': {'old': info(old).get('environment'), 'new': info(new).get('environment')},
+  }
+
+
 def _first_bad_step(losses: np.ndarray, first_step: int) -> int | None:
   bad = np.flatnonzero(~np.isfinite(losses))
   return None if bad.size == 0 else first_step + int(bad[0])
@@ -240,7 +378,8 @@ class RunDir:
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str, steps_per_epoch: int,
                init_state: Callable[[], Any],
-               evaluate: Callable[[Any, 'MetricsLog', int], dict]):
+               evaluate: Callable[[Any, 'MetricsLog', int], dict],
+               info: dict[str, Any] | None = None):
     """
     Args:
       config: the run's config (num_epochs, eval_every_epochs, checkpoint_every_epochs and
@@ -249,8 +388,12 @@ class RunDir:
       steps_per_epoch: training steps in one epoch.
       init_state: () -> a fresh state, also the shape checkpoints are restored into.
       evaluate: (host params, metrics log, step) -> test metrics; it may write pictures.
+      info: JSON values that loading the run needs (e.g. image_shape), kept in run.json
+        beside the environment (versions, backend, device kind) the run started under.
     """
     prepare_workdir(workdir, config)
+    read_run_info(workdir)  # Warns if resumed under other versions.
+    write_run_info(workdir, **(info or {}))
     self.config, self.workdir = config, workdir
     self.steps_per_epoch = steps_per_epoch
     self._init_state, self._evaluate = init_state, evaluate
@@ -261,11 +404,15 @@ class RunDir:
     self.start_epoch = 0
 
   def start(self, step: int | None) -> Any:
-    """The state saved at checkpoint `step` (None: a fresh state); later records are dropped."""
+    """The state saved at checkpoint `step` (None: a fresh state); later records and
+    checkpoints are dropped."""
     state = self._init_state()
+    self.checkpoints.discard_after(step)
     if step is not None:
       state = self.checkpoints.restore(step, state)
       logging.info('%s: resumed from checkpoint at step %d.', self.workdir, step)
+    if sharding.is_writer():
+      (pathlib.Path(self.workdir) / ERROR_FILE).unlink(missing_ok=True)  # A new attempt.
     self.metrics.truncate_after(int(state.step))
     self.train_seconds = read_train_seconds(self.workdir, int(state.step))
     self.start_epoch = int(state.step) // self.steps_per_epoch
@@ -278,17 +425,22 @@ class RunDir:
     get_state() gives the state after the epoch; it is called only when one of those needs it.
 
     Raises:
-      UserError: a loss was NaN or infinite (the last good checkpoint is kept).
+      Diverged: a loss was NaN or infinite (recorded in error.json; the last good checkpoint
+        is kept).
     """
     self.train_seconds += seconds
     config = self.config
     bad_step = _first_bad_step(losses, step - losses.size)
     if bad_step is not None:
       kept = self.checkpoints.latest_step()
-      kept = 'no checkpoint was saved yet' if kept is None else (
+      where = 'no checkpoint was saved yet' if kept is None else (
           f'the last good checkpoint (step {kept}) is kept in {self.checkpoints.directory}')
-      raise UserError(f'loss became {losses[bad_step - step + losses.size]} at step '
-                      f'{bad_step} (epoch {epoch + 1}); {kept}')
+      error = (f'loss became {losses[bad_step - step + losses.size]} at step {bad_step} '
+               f'(epoch {epoch + 1}); {where}')
+      if sharding.is_writer():
+        (pathlib.Path(self.workdir) / ERROR_FILE).write_text(json.dumps(
+            {'error': error, 'step': bad_step, 'checkpoint': kept}, indent=2) + '\n')
+      raise Diverged(error)
     self.metrics.write('train', step, {'epoch': epoch + 1, 'loss': float(losses.mean())})
     last = epoch + 1 == config.num_epochs
     if config.eval_every_epochs > 0 and (epoch + 1) % config.eval_every_epochs == 0 and not last:
@@ -307,9 +459,21 @@ class RunDir:
       self.metrics.write('final', step, {k: v for k, v in results.items() if k != 'step'})
       results['train_seconds'] = self.train_seconds
       write_results(self.workdir, results)
+    self.close()
+    return results
+
+  def stop(self, state: Any) -> dict:
+    """Ends a run before its last epoch, checkpointed at `state`'s step, which it resumes from."""
+    step = int(state.step)
+    if step not in self.checkpoints.all_steps():
+      self.checkpoints.save(step, state)
+      write_train_seconds(self.workdir, step, self.train_seconds)
+    self.close()
+    return {'step': step}
+
+  def close(self) -> None:
     self.metrics.close()
     self.checkpoints.close()
-    return results
 
 
 class Progress:

@@ -15,6 +15,7 @@ import operator
 import time
 from typing import Any, Callable, Sequence
 
+from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -144,8 +145,8 @@ def choose_strategy(strategy: str) -> str:
 
 
 def _common_checkpoint(members: Sequence[runs.RunDir]) -> int | None:
-  """The newest step every member has a checkpoint of (None: start afresh)."""
-  common = set.intersection(*(set(r.checkpoints.all_steps()) for r in members))
+  """The newest step every member has a verified checkpoint of (None: start afresh)."""
+  common = set.intersection(*(set(r.checkpoints.verified_steps()) for r in members))
   return max(common) if common else None
 
 
@@ -159,10 +160,35 @@ def train_and_evaluate_many(configs: Sequence[ml_collections.ConfigDict],
     strategy: 'vmap' (one program), 'sequential', or 'auto' (choose_strategy).
 
   Returns:
-    Each member's final test metrics (also in its workdir/results.json).
+    Each member's final test metrics (also in its workdir/results.json), or {'failed': the
+    error} for a member whose loss became NaN or infinite, now or in an earlier attempt
+    (recorded in its workdir/error.json): it stops alone, the others finish.
   """
+  errors = [runs.read_error(w) for w in workdirs]
+  results = [{'failed': e} if e else None for e in errors]
+  todo = [n for n, r in enumerate(results) if r is None]
   if choose_strategy(strategy) == 'sequential':
-    return [train.train_and_evaluate(c, w) for c, w in zip(configs, workdirs)]
+    for n in todo:
+      results[n] = _or_failure(train.train_and_evaluate, configs[n], workdirs[n])
+  elif todo:
+    done = _train_and_evaluate_vmapped([configs[n] for n in todo], [workdirs[n] for n in todo])
+    for n, r in zip(todo, done):
+      results[n] = r
+  return results
+
+
+def _or_failure(train_fn: Callable, *args) -> Any:
+  """train_fn(*args), or {'failed': the error} if a loss became NaN or infinite."""
+  try:
+    return train_fn(*args)
+  except runs.Diverged as e:
+    logging.warning('%s', e)
+    return {'failed': str(e)}
+
+
+def _train_and_evaluate_vmapped(configs: Sequence[ml_collections.ConfigDict],
+                                workdirs: Sequence[str]) -> list[dict]:
+  """train_and_evaluate_many's members as one program."""
   check_members(configs)
   dataset = data.load(configs[0].dataset, configs[0].data_dir or None)  # Once for all.
   exps = [train.build(c, dataset) for c in configs]
@@ -200,6 +226,7 @@ def train_and_evaluate_many(configs: Sequence[ml_collections.ConfigDict],
       num_examples, configs[0].batch_size, configs[0].shuffle)
   progress = runs.Progress(configs[0].num_epochs,
                             len(members) * first.steps_per_epoch * configs[0].batch_size)
+  failures = {}  # Member -> {'failed': error}: it goes on in the program, unrecorded.
   for epoch in range(members[0].start_epoch, configs[0].num_epochs):
     start = time.monotonic()
     states, step_metrics = train_epoch(states, masks, images, data_keys, train_keys, epoch)
@@ -207,11 +234,16 @@ def train_and_evaluate_many(configs: Sequence[ml_collections.ConfigDict],
     seconds = time.monotonic() - start
     steps = np.asarray(states.step)
     for n, member in enumerate(members):
-      member.end_epoch(epoch, int(steps[n]), losses[:, n], seconds / len(members),
-                       functools.partial(_member_state, states, n, exps[n].model, padded,
-                                         alone[n]))
+      if n not in failures:
+        state_n = functools.partial(_member_state, states, n, exps[n].model, padded, alone[n])
+        failure = _or_failure(member.end_epoch, epoch, int(steps[n]), losses[:, n],
+                              seconds / len(members), state_n)
+        if failure:
+          failures[n] = failure
+          member.close()
     progress.epoch_done(epoch, int(steps[0]), float(losses.mean()), seconds)
-  return [m.finish(_member_state(states, n, exps[n].model, padded, alone[n]).params)
+  return [failures.get(n) or m.finish(
+      _member_state(states, n, exps[n].model, padded, alone[n]).params)
           for n, m in enumerate(members)]
 
 

@@ -246,21 +246,30 @@ def run_dir(config: ml_collections.ConfigDict, workdir: str, exp: Experiment) ->
   return runs.RunDir(
       config, workdir, exp.steps_per_epoch,
       lambda: init_state(exp.model, exp.optimizer, exp.keys.init, pixel_mean),
-      lambda params, metrics_log, step: _evaluate(exp, config, params, metrics_log, step))
+      lambda params, metrics_log, step: _evaluate(exp, config, params, metrics_log, step),
+      info={'image_shape': list(exp.dataset.image_shape)})
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       stop_after_epochs: int | None = None) -> dict:
   """Trains (resuming from workdir's newest checkpoint) and evaluates on the test set.
 
   With config.num_devices other than 1, each batch is split across that many devices
   (0: all of them, on every host).
 
+  Args:
+    config: the run's config.
+    workdir: its run directory.
+    stop_after_epochs: stop after this many of the config's epochs, with a checkpoint there
+      and no final evaluation (the records so far are those of the whole run).
+
   Returns:
-    The final test metrics (also in workdir/results.json, with the training time).
+    The final test metrics (also in workdir/results.json, with the training time), or
+    {'step': the step stopped at}.
   """
   exp = build(config)
   run = run_dir(config, workdir, exp)
-  state = run.start(run.checkpoints.latest_step())
+  state = run.start(max(run.checkpoints.verified_steps(), default=None))
   mesh = sharding.data_mesh(config.num_devices, config.batch_size)
   images = exp.dataset.train_images
   if mesh is None:
@@ -271,7 +280,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                  exp.dataset.train_images.shape[0], config.batch_size, mesh,
                                  config.shuffle)
   progress = runs.Progress(config.num_epochs, exp.steps_per_epoch * config.batch_size)
-  for epoch in range(run.start_epoch, config.num_epochs):
+  stop = min(stop_after_epochs or config.num_epochs, config.num_epochs)
+  for epoch in range(run.start_epoch, stop):
     start = time.monotonic()
     state, step_metrics = train_epoch(state, images, exp.keys.data, exp.keys.train, epoch)
     losses = np.asarray(step_metrics['loss'])
@@ -279,4 +289,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     step = int(state.step)
     run.end_epoch(epoch, step, losses, seconds, lambda: state)
     progress.epoch_done(epoch, step, float(losses.mean()), seconds)
+  if stop < config.num_epochs:
+    return run.stop(state)
   return run.finish(state.params)
