@@ -93,5 +93,15 @@ def test_log_likelihood_refuses_images_it_cannot_score(trained_run, images, mess
 def test_log_likelihood_binarizes_uint8_images(trained_run):
   run = vaejax.load(trained_run[0])
   images = data.load('mnist').test_images[:4]
-  log_px = run.log_likelihood(images, 4, jax.random.key(0))
+  log_px = run.log_likelihood(images, jax.random.key(0), num_samples=4)
   assert log_px.shape == (4,) and np.all(np.isfinite(log_px)) and np.all(log_px < 0)
+
+
+def test_import_starts_no_jax_backend():
+  """Scripts configure JAX after importing vaejax (jax.distributed.initialize, device counts)."""
+  env = {**os.environ, 'JAX_PLATFORMS': 'cpu'}
+  code = ("import vaejax, jax; jax.config.update('jax_num_cpu_devices', 3); "
+          "print(jax.device_count())")
+  result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          env=env, timeout=300)
+  assert result.stdout.strip() == '3', result.stderr[-2000:]

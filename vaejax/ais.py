@@ -23,7 +23,6 @@ import functools
 import math
 from typing import Callable, NamedTuple
 
-import blackjax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -104,7 +103,10 @@ def _anneal(path: Path, betas_T1: jax.Array, z_CxZ: jax.Array, key: jax.Array,
   Returns:
     (log_w [C], the last z [C, Z], the step sizes [T] used, mean acceptance rates [T]).
   """
-  kernel = blackjax.mcmc.hmc.build_kernel()
+  # Imported here: importing blackjax runs JAX operations, which would start JAX's backends
+  # before a script could configure them (jax.distributed.initialize, jax_num_cpu_devices).
+  from blackjax.mcmc import hmc  # pylint: disable=g-import-not-at-top
+  kernel = hmc.build_kernel()
   inverse_mass_matrix = jnp.ones(z_CxZ.shape[-1], z_CxZ.dtype)
   values_and_grads = lambda f, z_CxZ: jax.vmap(jax.value_and_grad(f))(z_CxZ)
   tune = step_sizes_T is None
@@ -117,7 +119,7 @@ def _anneal(path: Path, betas_T1: jax.Array, z_CxZ: jax.Array, key: jax.Array,
     log_joint_C, grad_joint_CxZ = values_and_grads(path.log_joint, z_CxZ)
     log_w_C = log_w_C + (beta - beta_prev) * (log_joint_C - log_start_C)
     # f_beta's state from the two parts' values and gradients, computed once for both uses.
-    state = blackjax.mcmc.hmc.HMCState(
+    state = hmc.HMCState(
         z_CxZ, (1 - beta) * log_start_C + beta * log_joint_C,
         (1 - beta) * grad_start_CxZ + beta * grad_joint_CxZ)
     log_f = lambda z: (1 - beta) * path.log_start(z) + beta * path.log_joint(z)
