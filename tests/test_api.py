@@ -72,11 +72,6 @@ def test_a_run_without_run_json_reads_its_shape_from_its_data(trained_run, tmp_p
   assert vaejax.load(workdir).model.image_shape == (28, 28, 1)
 
 
-def test_load_of_a_directory_that_is_not_a_run(tmp_path):
-  with pytest.raises(vaejax.UserError, match=f'{tmp_path} holds no run'):
-    vaejax.load(tmp_path)
-
-
 @pytest.mark.parametrize('images, message', [
     (np.zeros((2, 783)), r'images must be \[N, 784\] \(N flattened 28x28x1 images\)'),
     (np.full((2, 784), np.nan), 'images contain NaN'),

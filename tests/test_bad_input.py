@@ -198,7 +198,7 @@ def test_loading_a_run_without_config_or_checkpoint(tmp_path):
   with pytest.raises(UserError, match='holds no run: config.json is missing'):
     vaejax.load(tmp_path)
   runs.prepare_workdir(tmp_path, tiny_config())
-  with pytest.raises(UserError, match='holds no checkpoint yet'):
+  with pytest.raises(UserError, match='holds no complete checkpoint yet'):
     vaejax.load(tmp_path)
 
 

@@ -46,7 +46,7 @@ def test_bad_num_labels_is_one_line_error(small_mnist, tmp_path):
 
 def test_features_probe_beside_pixels(trained_run):
   workdir, _ = trained_run
-  stdout = _run('features.py', f'--workdir={workdir}', '--num_labels=50')
+  stdout = _run('features.py', f'--workdir={workdir}', '--num_labels=50', '--num_validation=1000')
   assert '| latent means | 50 |' in stdout and '| pixels | 50 |' in stdout
   rows = json.loads((workdir / 'features_n50_seed0.json').read_text())
   assert 0 <= rows['latent means']['test_error'] < 0.9
