@@ -37,6 +37,17 @@ class _LibraryInfoFilter(std_logging.Filter):
     return record.levelno >= std_logging.WARNING or not noisy
 
 
+def distinct_integers(flag: flags.FlagHolder) -> list[int]:
+  """A list flag's values as integers; a UserError if one is not an integer or repeats."""
+  try:
+    values = [int(v) for v in flag.value]
+  except ValueError:
+    raise vaejax.UserError(f'--{flag.name} must be integers, got {flag.value}') from None
+  if len(set(values)) < len(values):
+    raise vaejax.UserError(f'--{flag.name} repeats a value: {flag.value}')
+  return values
+
+
 def _initialize_cluster() -> None:
   jax.config.update('jax_cpu_collectives_implementation', 'gloo')  # CPU-only clusters.
   try:

@@ -62,16 +62,6 @@ SUMMARIZED = ('nll', 'elbo', 'iwae_k', 'kl', 'active_units', 'active_units_train
               'encoder_snr', 'decoder_snr', 'train_seconds')
 
 
-def _integers(flag) -> list[int]:
-  try:
-    values = [int(v) for v in flag.value]
-  except ValueError:
-    raise vaejax.UserError(f'--{flag.name} must be integers, got {flag.value}') from None
-  if len(set(values)) < len(values):
-    raise vaejax.UserError(f'--{flag.name} repeats a value: {flag.value}')
-  return values
-
-
 def cell_config(base, method: str, k: int, seed: int):
   config = base.copy_and_resolve_references()
   config.objective, config.gradient_estimator = METHODS[method]
@@ -209,7 +199,7 @@ def main(argv):
   unknown = sorted(set(_METHODS.value) - set(METHODS))
   if unknown:
     raise vaejax.UserError(f'unknown methods {unknown}; choose from {sorted(METHODS)}')
-  ks, seeds = _integers(_NUM_SAMPLES), _integers(_SEEDS)
+  ks, seeds = cli.distinct_integers(_NUM_SAMPLES), cli.distinct_integers(_SEEDS)
   workdir = pathlib.Path(_WORKDIR.value)
   base = _CONFIG.value
   for method in _METHODS.value:  # Check every cell's config before training any.

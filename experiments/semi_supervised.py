@@ -49,18 +49,6 @@ _SEEDS = flags.DEFINE_list('seeds', None, 'Label draws: one run each, and result
 PROBE_FILE = 'probe.json'
 
 
-def _seeds() -> list[int] | None:
-  if _SEEDS.value is None:
-    return None
-  try:
-    seeds = [int(s) for s in _SEEDS.value]
-  except ValueError:
-    raise vaejax.UserError(f'--seeds must be integers, got {_SEEDS.value}') from None
-  if len(set(seeds)) < len(seeds):
-    raise vaejax.UserError(f'--seeds repeats a value: {_SEEDS.value}')
-  return seeds
-
-
 def _cached(path: pathlib.Path, compute) -> dict:
   """compute()'s dict, stored at path the first time and read back afterwards."""
   if path.exists():
@@ -164,7 +152,7 @@ def main(argv):
   config.architecture = 'm1m2' if _MODEL.value == 'm1m2' else 'm2'
   if _MODEL.value != 'm2':
     config.m1_workdir = m1_workdir(config, workdir)
-  seeds = _seeds()
+  seeds = None if _SEEDS.value is None else cli.distinct_integers(_SEEDS)
   rows = []
   for seed in seeds if seeds is not None else [config.seed]:
     seed_config = config.copy_and_resolve_references()

@@ -42,16 +42,6 @@ METRICS = (('nll', 'test NLL (nats)'), ('kl', 'KL(q || p) (nats)'),
            ('active_units', 'active units'))
 
 
-def _integers(flag) -> list[int]:
-  try:
-    values = [int(v) for v in flag.value]
-  except ValueError:
-    raise vaejax.UserError(f'--{flag.name} must be integers, got {flag.value}') from None
-  if len(set(values)) < len(values):
-    raise vaejax.UserError(f'--{flag.name} repeats a value: {flag.value}')
-  return values
-
-
 def summarize(rows: list[dict]) -> list[dict]:
   """Per latent size: the mean and standard deviation over seeds of every metric (failed
   members left out)."""
@@ -95,7 +85,7 @@ def plot(summary: list[dict], path: pathlib.Path) -> None:
 
 def main(argv):
   del argv
-  dims, seeds = _integers(_LATENT_DIMS), _integers(_SEEDS)
+  dims, seeds = cli.distinct_integers(_LATENT_DIMS), cli.distinct_integers(_SEEDS)
   workdir = pathlib.Path(_WORKDIR.value)
   configs, workdirs = [], []
   for dim in dims:
