@@ -40,8 +40,8 @@ def test_m2_and_m1m2_single_runs(trained_run, small_mnist, tmp_path):
 def test_bad_num_labels_is_one_line_error(small_mnist, tmp_path):
   err = _run('semi_supervised.py', f'--workdir={tmp_path}', '--config.num_labels=105',
              *_data(small_mnist), *TINY, returncode=1)
-  assert err.strip().splitlines()[-1] == ('error: num_labels must be a multiple of the 10 classes (or 0 for '
-                         'all), got 105')
+  assert err.strip().splitlines()[-1] == (
+      'error: num_labels must be a multiple of the 10 classes (or 0 for all), got 105')
 
 
 def test_features_probe_beside_pixels(trained_run):

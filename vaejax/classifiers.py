@@ -37,7 +37,8 @@ class Classifier(NamedTuple):
 
   def logits(self, x: np.ndarray) -> np.ndarray:
     """Class logits [N, C] of inputs x [N, F]."""
-    return np.asarray(_logits(self.hidden, self.num_classes, self.params, jnp.asarray(x, jnp.float32)))
+    x = jnp.asarray(x, jnp.float32)
+    return np.asarray(_logits(self.hidden, self.num_classes, self.params, x))
 
 
 def _net(hidden: tuple[int, ...], num_classes: int) -> MLP:
@@ -141,7 +142,8 @@ def fit(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, key:
     errors = np.asarray(errors)
     j = int(np.argmin(errors))
     if best is None or errors[j] < best.validation_error:
-      best = Classifier(tuple(hidden), num_classes, penalties[j], jax.tree.map(lambda p: p[j], params),
+      best = Classifier(tuple(hidden), num_classes, penalties[j],
+                        jax.tree.map(lambda p: p[j], params),
                         float(errors[j]))
   return best
 

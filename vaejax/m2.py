@@ -5,12 +5,13 @@
   p(x | y, z) = a vaejax likelihood of [z, y]       the decoder
   p(y) = 1 / C,  p(z) = N(0, I)
 
-With log w_k(x, y) = log p(x | y, z_k) + log p(y) + log p(z_k) - log q(z_k | x, y), z_k ~ q(z | x, y),
-the labelled bound L(x, y) is an objective of vaejax/objectives.py over the K log weights
-(vae: their mean, the ELBO; iwae: log of their mean weight), and the unlabelled bound sums it
-exactly over the classes: U(x) = sum_y q(y | x) (L(x, y) - log q(y | x)). Every network is an
+With log w_k(x, y) = log p(x | y, z_k) + log p(y) + log p(z_k) - log q(z_k | x, y) and
+z_k ~ q(z | x, y), the labelled bound L(x, y) is an objective of vaejax/objectives.py over the
+K log weights (vae: their mean, the ELBO; iwae: log of their mean weight), and the unlabelled
+bound sums it exactly over the classes: U(x) = sum_y q(y | x) (L(x, y) - log q(y | x)). Every network is an
 MLP of vaejax/models.py with softplus hidden units (Kingma et al.'s), y enters as a one-hot
-vector (ConditionalMLP), and every function takes one example; batches and samples are added with vmap.
+vector (ConditionalMLP), and every function takes one example; batches and samples are added
+with vmap.
 """
 
 import dataclasses

@@ -129,7 +129,8 @@ def class_samples(model, params: Params, key: jax.Array,
   return tile(likelihoods.mean(outputs.reshape(-1, model.num_inputs)), num_styles, image_shape)
 
 
-def analogies(model, params: Params, x: np.ndarray, image_shape: tuple[int, int, int]) -> np.ndarray:
+def analogies(model, params: Params, x: np.ndarray,
+              image_shape: tuple[int, int, int]) -> np.ndarray:
   """M2: row i is test image x[i], then its style E_q[z | x, y] (y its most probable class)
   decoded with every class."""
   x = jnp.asarray(x, jnp.float32)
