@@ -191,7 +191,7 @@ def make_train_epoch(train_step: Callable, num_unlabelled: int, batch_size: int,
   return train_epoch
 
 
-def classifier_inputs(model: M2, x: np.ndarray) -> np.ndarray:
+def classifier_inputs(x: np.ndarray) -> np.ndarray:
   """What the classifier sees at test time: grey levels x / 255 (the mean of the
   binarizations it was trained on) for images, the features themselves for M1 + M2."""
   return x / 255.0 if x.dtype == np.uint8 else x
@@ -204,7 +204,7 @@ def _class_probs(model: M2, params: Params, x: jax.Array) -> jax.Array:
 
 def class_probs(model: M2, params: Params, x: np.ndarray) -> np.ndarray:
   """q(y | x) [N, C] of inputs x [N, D] (uint8 images or float features), in batches."""
-  x = classifier_inputs(model, x)
+  x = classifier_inputs(x)
   return np.concatenate([np.asarray(_class_probs(model, params, jnp.asarray(
       x[i:i + EVAL_BATCH], jnp.float32))) for i in range(0, len(x), EVAL_BATCH)])
 
