@@ -71,13 +71,18 @@ def m1_workdir(config, workdir: pathlib.Path) -> str:
   return str(workdir / 'm1')
 
 
+def labelled_split(config) -> tuple[data.Dataset, splits.Splits]:
+  """The config's dataset and its splits for the config's seed and num_labels."""
+  dataset = data.load(config.dataset, config.data_dir or None)
+  return dataset, splits.make_splits(dataset.train_labels, config.num_labels,
+                                     config.num_validation, config.seed)
+
+
 def m1_probe(config, run_dir: pathlib.Path) -> dict:
   """M1: a classifier on the M1 run's standardized latent means of the labelled images."""
   def compute():
     start = time.monotonic()
-    dataset = data.load(config.dataset, config.data_dir or None)
-    s = splits.make_splits(dataset.train_labels, config.num_labels, config.num_validation,
-                           config.seed)
+    dataset, s = labelled_split(config)
     m1 = semisupervised.m1_features(config, dataset)[0]
     result = classifiers.probe(m1.train_images, m1.train_labels, m1.test_images,
                                m1.test_labels, s, vaejax.train.run_keys(config.seed).analysis)
@@ -88,9 +93,7 @@ def m1_probe(config, run_dir: pathlib.Path) -> dict:
 def baseline(config, workdir: pathlib.Path) -> dict:
   """M2's classifier network trained on the labelled images alone (cached per N and seed)."""
   def compute():
-    dataset = data.load(config.dataset, config.data_dir or None)
-    s = splits.make_splits(dataset.train_labels, config.num_labels, config.num_validation,
-                           config.seed)
+    dataset, s = labelled_split(config)
     return classifiers.probe(dataset.train_images / 255.0, dataset.train_labels,
                              dataset.test_images / 255.0, dataset.test_labels, s,
                              vaejax.train.run_keys(config.seed).analysis,
