@@ -47,7 +47,7 @@ def main(argv):
   # The run's own test-set estimates: with num_samples = eval_num_samples, the scores' mean is
   # its test NLL.
   stats = evaluate.per_example(run.model, run.params, dataset.test_images,
-                               vaejax.train.run_keys(config.seed).eval, _NUM_SAMPLES.value)
+                               vaejax.trainstate.run_keys(config.seed).eval, _NUM_SAMPLES.value)
   is_anomaly = dataset.test_labels == config.held_out_label
   scores = {f'-log p(x) (k={_NUM_SAMPLES.value})': -stats['log_px'], '-ELBO': -stats['elbo']}
   results = {'dataset': config.dataset, 'held_out_label': config.held_out_label,

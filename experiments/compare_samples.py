@@ -87,7 +87,7 @@ def train_cell(base, method: str, k: int, seed: int, workdir: pathlib.Path) -> d
   if not bounds_file.exists():
     run = vaejax.load(cell_dir)
     images = data.load(config.dataset, config.data_dir or None).test_images
-    prepare_key, bound_key = jax.random.split(vaejax.train.run_keys(config.seed).analysis)
+    prepare_key, bound_key = jax.random.split(vaejax.trainstate.run_keys(config.seed).analysis)
     x = run.model.likelihood.prepare(prepare_key,
                                      jnp.asarray(images[:_BOUND_EXAMPLES.value]))
     bounds = diagnostics.bound_vs_k(run.model, run.params, x, bound_key,

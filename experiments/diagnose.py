@@ -35,7 +35,7 @@ def main(argv):
   run = vaejax.load(_WORKDIR.value)
   config = run.config
   dataset = data.load(config.dataset, config.data_dir or None)
-  analysis_key = jax.random.fold_in(vaejax.train.run_keys(config.seed).analysis, _SEED.value)
+  analysis_key = jax.random.fold_in(vaejax.trainstate.run_keys(config.seed).analysis, _SEED.value)
   batch_key, draw_key, test_key, bound_key = jax.random.split(analysis_key, 4)
   x = run.model.likelihood.prepare(batch_key,
                                    jnp.asarray(dataset.train_images[:config.batch_size]))

@@ -29,7 +29,8 @@ import cli
 from vaejax import ais
 from vaejax import data
 from vaejax import marginal
-from vaejax import train
+from vaejax import loop
+from vaejax import trainstate
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A run directory.', required=True)
 _METHOD = flags.DEFINE_enum('method', 'ais', marginal.METHODS + ('bdmc',), 'Estimator.')
@@ -46,7 +47,7 @@ _NUM_POINTS = flags.DEFINE_integer('num_points', 400, 'quadrature: grid points p
 
 
 class Progress:
-  """Logs images done and time left, at most every train.LOG_EVERY_SECONDS."""
+  """Logs images done and time left, at most every loop.LOG_EVERY_SECONDS."""
 
   def __init__(self, num_images: int):
     self._num_images = num_images
@@ -55,7 +56,7 @@ class Progress:
 
   def __call__(self, done: int) -> None:
     now = time.monotonic()
-    if done < self._num_images and now - self._last_log < train.LOG_EVERY_SECONDS:
+    if done < self._num_images and now - self._last_log < loop.LOG_EVERY_SECONDS:
       return
     self._last_log = now
     left = (now - self._start) / done * (self._num_images - done)
@@ -82,7 +83,7 @@ def main(argv):
   if _NUM_IMAGES.value < 1 or _BATCH_SIZE.value < 1:
     raise vaejax.UserError('--num_images and --batch_size must be at least 1')
   run = vaejax.load(_WORKDIR.value)
-  key = jax.random.fold_in(train.run_keys(run.config.seed).analysis, _SEED.value)
+  key = jax.random.fold_in(trainstate.run_keys(run.config.seed).analysis, _SEED.value)
   images_key, method_key = jax.random.split(key)
   method, options, progress = _METHOD.value, _options(), Progress(_NUM_IMAGES.value)
   start = time.monotonic()

@@ -41,7 +41,7 @@ def main(argv):
   dataset = data.load(run.config.dataset, run.config.data_dir or None)
   s = splits.make_splits(dataset.train_labels, _NUM_LABELS.value, _NUM_VALIDATION.value,
                          _SEED.value)
-  key = vaejax.train.run_keys(_SEED.value).analysis
+  key = vaejax.trainstate.run_keys(_SEED.value).analysis
   rows = {}
   start = time.monotonic()
   latent = features.dataset_features(run.model, run.params, dataset, key, _LAYERS.value)[0]

@@ -85,7 +85,7 @@ def m1_probe(config, run_dir: pathlib.Path) -> dict:
     dataset, s = labelled_split(config)
     m1 = semisupervised.m1_features(config, dataset)[0]
     result = classifiers.probe(m1.train_images, m1.train_labels, m1.test_images,
-                               m1.test_labels, s, vaejax.train.run_keys(config.seed).analysis)
+                               m1.test_labels, s, vaejax.trainstate.run_keys(config.seed).analysis)
     return {**result, 'seconds': time.monotonic() - start}
   return _cached(run_dir / PROBE_FILE, compute)
 
@@ -96,7 +96,7 @@ def baseline(config, workdir: pathlib.Path) -> dict:
     dataset, s = labelled_split(config)
     return classifiers.probe(dataset.train_images / 255.0, dataset.train_labels,
                              dataset.test_images / 255.0, dataset.test_labels, s,
-                             vaejax.train.run_keys(config.seed).analysis,
+                             vaejax.trainstate.run_keys(config.seed).analysis,
                              hiddens=((config.hidden_units,),))
   return _cached(workdir / f'baseline_n{config.num_labels}_seed{config.seed}.json', compute)
 

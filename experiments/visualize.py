@@ -27,7 +27,7 @@ def main(argv):
   run = vaejax.load(_WORKDIR.value)
   dataset = data.load(run.config.dataset, run.config.data_dir or None)
   x = dataset.test_images / 255.0
-  analysis_key = vaejax.train.run_keys(run.config.seed).analysis
+  analysis_key = vaejax.trainstate.run_keys(run.config.seed).analysis
   images = pictures.all_pictures(run.model, run.params, x, dataset.test_labels,
                                  jax.random.fold_in(analysis_key, _SEED.value))
   n = _NUM_PAIRS.value

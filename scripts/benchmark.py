@@ -35,6 +35,7 @@ from vaejax import likelihoods
 from vaejax import sharding
 from vaejax import sweep
 from vaejax import train
+from vaejax import trainstate
 from vaejax.configs import default
 from vaejax.errors import UserError
 from vaejax.models import make_model
@@ -115,14 +116,14 @@ def main(argv):
   config = make_config()
   batch_size, steps = config.batch_size, _STEPS_PER_CALL.value
   model = make_model(config.architecture, config.latent_dim)
-  objective = train.objective_from_config(config)
-  optimizer = train.make_optimizer(config, steps)
-  keys = train.run_keys(config.seed)
+  objective = trainstate.objective_from_config(config)
+  optimizer = trainstate.make_optimizer(config, steps)
+  keys = trainstate.run_keys(config.seed)
   images_np = np.asarray(
       jax.random.bernoulli(keys.data, 0.13, (steps * batch_size, 784)), np.uint8) * 255
   images = jnp.asarray(images_np)
   pixel_mean = images_np.mean(0) / 255.0
-  init = lambda m, key, opt=optimizer: train.init_state(m, opt, key, pixel_mean)
+  init = lambda m, key, opt=optimizer: trainstate.init_state(m, opt, key, pixel_mean)
   examples = steps * batch_size
 
   def one_model(m, mesh=None, opt=optimizer):
@@ -138,7 +139,7 @@ def main(argv):
     """Several models (one per entry of models) as one vmapped, padded program, timed."""
     padded = sweep.with_top_latent(models[0], max(m.latent_dim for m in models))
     shapes = jax.eval_shape(lambda: init(padded, keys.init))
-    run_keys = [train.run_keys(seed) for seed in range(len(models))]
+    run_keys = [trainstate.run_keys(seed) for seed in range(len(models))]
     stack = lambda trees: jax.tree.map(lambda *xs: np.stack(xs), *trees)
     states = stack([sweep.resize_latent(init(m, k.init), m.latent_dim, padded.latent_dim, shapes)
                     for m, k in zip(models, run_keys)])
@@ -150,7 +151,7 @@ def main(argv):
       args, data = sharding.split_models(args, mesh), sharding.replicate(images_np, mesh)
     epoch = sweep.make_sweep_train_epoch(train.make_train_step(padded, objective, optimizer),
                                          images.shape[0], batch_size)
-    return _timed_epoch(epoch, args[0], args[1], data, *args[2:],
+    return _timed_epoch(epoch, args[0], (args[1], data), *args[2:],
                         examples=len(models) * examples)
 
   latent_dims = [int(d) for d in _LATENT_DIMS.value]

@@ -13,6 +13,7 @@ from vaejax import distributions
 from vaejax import evaluate
 from vaejax import likelihoods
 from vaejax import train
+from vaejax import trainstate
 from tests.conftest import tiny_config
 
 LEVELS = np.arange(256)
@@ -77,7 +78,7 @@ def test_a_tiny_epoch_improves_the_test_nll(likelihood):
   exp = train.build(config)
   images = exp.dataset.train_images[:1000]
   test_images = exp.dataset.test_images[:100]
-  state = train.init_state(exp.model, exp.optimizer, exp.keys.init,
+  state = trainstate.init_state(exp.model, exp.optimizer, exp.keys.init,
                            images.mean(axis=0) / 255.0)
   if likelihood != 'bernoulli':
     assert state.params['decoder']['log_scale'].shape == (784,)

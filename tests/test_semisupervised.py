@@ -15,7 +15,7 @@ from vaejax import objectives
 from vaejax import runs
 from vaejax import semisupervised
 from vaejax import splits
-from vaejax import train
+from vaejax import trainstate
 from vaejax.configs import semi_supervised
 from vaejax.errors import UserError
 from vaejax.m2 import M2
@@ -124,17 +124,17 @@ def test_unlabelled_images_labels_never_reach_training(small_mnist):
   permuted = dataset.train_labels.copy()
   permuted[s.unlabelled] = np.random.default_rng(0).permutation(permuted[s.unlabelled])
   model = semisupervised.make_model(config, 784, 10)
-  objective = train.objective_from_config(config)
-  optimizer = train.make_optimizer(config, 1)
+  objective = trainstate.objective_from_config(config)
+  optimizer = trainstate.make_optimizer(config, 1)
   epoch = semisupervised.make_train_epoch(
       semisupervised.make_train_step(model, objective, 50.0, optimizer),
       len(s.unlabelled), 100, len(s.labelled), 50)
-  keys = train.run_keys(0)
+  keys = trainstate.run_keys(0)
   states = []
   for labels in (dataset.train_labels, permuted):
     d = splits.split_dataset(dataset._replace(train_labels=labels), s)
-    state = train.init_state(model, optimizer, keys.init, jnp.full(784, 0.13))
-    state, _ = epoch(state, d.unlabelled_x, d.labelled_x, d.labelled_y, keys.data, keys.train,
+    state = trainstate.init_state(model, optimizer, keys.init, jnp.full(784, 0.13))
+    state, _ = epoch(state, (d.unlabelled_x, d.labelled_x, d.labelled_y), keys.data, keys.train,
                      0)
     states.append(jax.device_get(state.params))
   jax.tree.map(np.testing.assert_array_equal, *states)

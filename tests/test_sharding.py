@@ -15,6 +15,7 @@ import pytest
 import vaejax
 from vaejax import sharding
 from vaejax import train
+from vaejax import trainstate
 from vaejax.errors import UserError
 from tests.conftest import tiny_config
 
@@ -26,7 +27,7 @@ def test_batch_split_over_eight_devices_matches_one_device():
   exp = train.build(tiny_config())
   step = train.make_train_step(exp.model, exp.objective, exp.optimizer)
   images = exp.dataset.train_images[:4000]
-  init = lambda: train.init_state(exp.model, exp.optimizer, exp.keys.init, jnp.full(784, 0.13))
+  init = lambda: trainstate.init_state(exp.model, exp.optimizer, exp.keys.init, jnp.full(784, 0.13))
   state, single = train.make_train_epoch(step, 4000, 200)(
       init(), jnp.asarray(images), exp.keys.data, exp.keys.train, 0)
 

@@ -12,6 +12,7 @@ import vaejax
 from vaejax import runs
 from vaejax import sweep
 from vaejax import train
+from vaejax import trainstate
 from vaejax.errors import UserError
 from vaejax.models import make_model
 from tests.conftest import tiny_config
@@ -53,9 +54,9 @@ def test_models_trained_together_match_models_trained_alone():
   images = jnp.asarray(exp.dataset.train_images[:4000])
   sizes, seeds = (2, 5), (0, 1)
   big = make_model('one_layer', max(sizes))
-  init = lambda model, key: train.init_state(model, exp.optimizer, key, PIXEL_MEAN)
+  init = lambda model, key: trainstate.init_state(model, exp.optimizer, key, PIXEL_MEAN)
   big_state = jax.eval_shape(lambda: init(big, jax.random.key(0)))
-  keys = [train.run_keys(seed) for seed in seeds]
+  keys = [trainstate.run_keys(seed) for seed in seeds]
   alone = [init(make_model('one_layer', d), k.init) for d, k in zip(sizes, keys)]
   stack = lambda trees: jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
   states = stack([sweep.resize_latent(s, d, big.latent_dim, big_state)
@@ -63,7 +64,7 @@ def test_models_trained_together_match_models_trained_alone():
   masks = stack([sweep.latent_mask(make_model('one_layer', d), big, 784) for d in sizes])
   together = sweep.make_sweep_train_epoch(
       train.make_train_step(big, exp.objective, exp.optimizer), 4000, 200)
-  states, metrics = together(states, masks, images, jnp.stack([k.data for k in keys]),
+  states, metrics = together(states, (masks, images), jnp.stack([k.data for k in keys]),
                              jnp.stack([k.train for k in keys]), 0)
   for n, (d, k) in enumerate(zip(sizes, keys)):
     model = make_model('one_layer', d)
@@ -84,18 +85,19 @@ def test_sweep_spreads_models_over_the_eight_devices():
   exp = train.build(tiny_config())
   images = jnp.asarray(exp.dataset.train_images[:800])
   model = make_model('one_layer', 3)
-  keys = [train.run_keys(seed) for seed in range(8)]
-  init = lambda: jax.vmap(lambda k: train.init_state(model, exp.optimizer, k, PIXEL_MEAN))(
+  keys = [trainstate.run_keys(seed) for seed in range(8)]
+  init = lambda: jax.vmap(lambda k: trainstate.init_state(model, exp.optimizer, k, PIXEL_MEAN))(
       jnp.stack([k.init for k in keys]))
   masks = jax.tree.map(lambda p: np.ones(p.shape, bool), init().params)
   data_keys, train_keys = jnp.stack([k.data for k in keys]), jnp.stack([k.train for k in keys])
   epoch = sweep.make_sweep_train_epoch(
       train.make_train_step(model, exp.objective, exp.optimizer), 800, 200)
-  alone, alone_metrics = epoch(init(), masks, images, data_keys, train_keys, 0)
+  alone, alone_metrics = epoch(init(), (masks, images), data_keys, train_keys, 0)
   mesh = sweep.sharding.model_mesh(8)
   assert mesh is not None and mesh.size == 8
   args = sweep.sharding.split_models((init(), masks, data_keys, train_keys), mesh)
-  states, metrics = epoch(args[0], args[1], sweep.sharding.replicate(images, mesh), *args[2:], 0)
+  states, metrics = epoch(args[0], (args[1], sweep.sharding.replicate(images, mesh)),
+                          *args[2:], 0)
   kernel = states.params['decoder']['x']['Dense_0']['kernel']
   assert len(kernel.sharding.device_set) == 8
   assert [s.data.shape[0] for s in kernel.addressable_shards] == [1] * 8

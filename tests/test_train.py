@@ -12,6 +12,7 @@ from vaejax import data
 from vaejax import evaluate
 from vaejax import runs
 from vaejax import train
+from vaejax import trainstate
 from vaejax.configs import burda2015
 from vaejax.configs import burda2015_two_layer
 from tests.conftest import tiny_config
@@ -19,7 +20,7 @@ from tests.conftest import tiny_config
 
 def _first_steps(config, num_steps):
   exp = train.build(config)
-  state = train.init_state(exp.model, exp.optimizer, exp.keys.init,
+  state = trainstate.init_state(exp.model, exp.optimizer, exp.keys.init,
                            exp.dataset.train_images.mean(axis=0) / 255.0)
   step = jax.jit(train.make_train_step(exp.model, exp.objective, exp.optimizer))
   batch = jnp.asarray(exp.dataset.train_images[:20])
@@ -70,15 +71,15 @@ def test_summed_gradient_is_the_batch_size_times_the_mean():
   grads = {'w': jnp.arange(1.0, 7.0).reshape(2, 3)}
   for optimizer in ('adam', 'released_adam'):  # The released Adam moves from step 2 on.
     config = tiny_config(optimizer=optimizer, batch_size=20)
-    summed = train.make_optimizer(tiny_config(**{**config, 'gradient_reduction': 'sum'}), 1)
+    summed = trainstate.make_optimizer(tiny_config(**{**config, 'gradient_reduction': 'sum'}), 1)
     np.testing.assert_allclose(_two_updates(summed, grads),
-                               _two_updates(train.make_optimizer(config, 1), {'w': 20 * grads['w']}),
+                               _two_updates(trainstate.make_optimizer(config, 1), {'w': 20 * grads['w']}),
                                rtol=1e-6)
     assert np.all(_two_updates(summed, grads)[1] != 0)
 
 
 def test_unshuffled_epochs_take_the_first_images_in_order():
-  np.testing.assert_array_equal(data.epoch_batches(train.run_keys(0).data, 3, 100, 20, False),
+  np.testing.assert_array_equal(data.epoch_batches(trainstate.run_keys(0).data, 3, 100, 20, False),
                                 np.arange(100).reshape(5, 20))
   images = np.random.default_rng(0).integers(0, 256, (50, 784), np.uint8)
   dataset = data.Dataset(images, np.arange(50), images[:10], np.arange(10), (28, 28, 1))
@@ -89,7 +90,7 @@ def test_unshuffled_epochs_take_the_first_images_in_order():
 
 def test_epoch_compiles_once():
   exp = train.build(tiny_config())
-  state = train.init_state(exp.model, exp.optimizer, exp.keys.init, jnp.full(784, 0.13))
+  state = trainstate.init_state(exp.model, exp.optimizer, exp.keys.init, jnp.full(784, 0.13))
   epoch = train.make_train_epoch(train.make_train_step(exp.model, exp.objective, exp.optimizer),
                                  6000, 200)
   images = jnp.asarray(exp.dataset.train_images[:6000])
@@ -101,11 +102,11 @@ def test_epoch_compiles_once():
 
 
 def test_data_order_is_a_function_of_seed_and_epoch():
-  key = train.run_keys(0).data
+  key = trainstate.run_keys(0).data
   a = data.epoch_batches(key, 3, 1000, 20)
   np.testing.assert_array_equal(a, data.epoch_batches(key, 3, 1000, 20))
   assert not np.array_equal(a, data.epoch_batches(key, 4, 1000, 20))
-  assert not np.array_equal(a, data.epoch_batches(train.run_keys(1).data, 3, 1000, 20))
+  assert not np.array_equal(a, data.epoch_batches(trainstate.run_keys(1).data, 3, 1000, 20))
   assert sorted(np.asarray(a).ravel().tolist()) == list(range(1000))
 
 
@@ -183,20 +184,20 @@ def test_per_example_estimates_are_the_test_nlls_terms(trained_run):
   run = vaejax.load(workdir)
   config = run.config
   stats = evaluate.per_example(run.model, run.params, data.load('mnist').test_images,
-                               train.run_keys(config.seed).eval, config.eval_num_samples,
+                               trainstate.run_keys(config.seed).eval, config.eval_num_samples,
                                config.eval_batch_size, config.eval_chunk_size)
   assert -np.mean(stats['log_px']) == np.float32(results['nll'])
 
 
 def test_every_run_key_is_distinct():
-  keys = [jax.random.key_data(k).tolist() for k in train.run_keys(0)]
-  assert len({tuple(k) for k in keys}) == len(train.RunKeys._fields)
+  keys = [jax.random.key_data(k).tolist() for k in trainstate.run_keys(0)]
+  assert len({tuple(k) for k in keys}) == len(trainstate.RunKeys._fields)
 
 
 def test_older_runs_keep_their_keys():
   old_fields = ('init', 'data', 'train', 'eval', 'diagnostics', 'analysis')
   old = jax.random.split(jax.random.key(0), len(old_fields))
-  keys = train.run_keys(0)
+  keys = trainstate.run_keys(0)
   for i, name in enumerate(old_fields):
     np.testing.assert_array_equal(jax.random.key_data(getattr(keys, name)),
                                   jax.random.key_data(old[i]))

@@ -18,7 +18,7 @@ from vaejax import models
 from vaejax import runs
 from vaejax import semisupervised
 from vaejax import splits
-from vaejax import train
+from vaejax import trainstate
 from vaejax.errors import UserError
 from vaejax.m2 import M2
 from vaejax.models import VAE, Params, make_model
@@ -144,9 +144,9 @@ def load(workdir: str | os.PathLike) -> Run:
         config.dataset, config.data_dir or None).image_shape
     model = make_model(config.architecture, config.latent_dim, tuple(image_shape),
                        config.likelihood)
-  optimizer = train.make_optimizer(config, steps_per_epoch=1)
+  optimizer = trainstate.make_optimizer(config, steps_per_epoch=1)
   num_inputs = model.num_inputs if isinstance(model, M2) else model.num_pixels
-  target = jax.eval_shape(lambda: train.init_state(model, optimizer, jax.random.key(0),
+  target = jax.eval_shape(lambda: trainstate.init_state(model, optimizer, jax.random.key(0),
                                                    jnp.zeros(num_inputs)))
   checkpoints = runs.Checkpoints(workdir)
   step = max(checkpoints.verified_steps(), default=None)

@@ -5,15 +5,15 @@ metrics per logged event, TensorBoard scalars, and checkpoints of the whole trai
 which training resumes by itself.
 """
 
+import fcntl
 import hashlib
 import importlib.metadata
 import json
-import math
 import os
 import pathlib
 import platform
+import socket
 import tempfile
-import time
 from typing import Any, Callable
 
 from absl import logging
@@ -38,12 +38,13 @@ PICTURES_DIR = 'pictures'
 MANIFEST_FILE = 'vaejax_sha256.json'
 CONFIG_CHANGES_FILE = 'config_changes.jsonl'
 RUN_INFO_FILE = 'run.json'
+LOCK_FILE = 'lock'
 PACKAGES = ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'numpy')
 # Fields a resumed run may change: they decide how a run is evaluated, checkpointed or spread
 # over devices, or where its data is found, never the model it trains.
 RUNTIME_FIELDS = ('checkpoint_every_epochs', 'data_dir', 'eval_batch_size', 'eval_chunk_size',
                   'eval_every_epochs', 'max_checkpoints', 'num_devices', 'snr_num_draws')
-LOG_EVERY_SECONDS = 10
+_locks = {}  # Resolved workdir -> its open lock file, for the life of this process's run.
 
 
 def _config_dict(config: ml_collections.ConfigDict) -> dict:
@@ -64,8 +65,42 @@ def read_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(_saved_config(path))
 
 
+def lock(workdir: str | os.PathLike) -> None:
+  """Makes this process the one that trains in workdir, until unlock or its end.
+
+  An flock on workdir/lock, which the kernel releases when the process ends, however it
+  ends: a run killed with -9 leaves nothing to clean up. A second process is refused in one
+  line naming the holder. In a multi-host job only the writer (process 0) takes it; the
+  others share the directory with it. Taking it again in the same process does nothing.
+  """
+  path = pathlib.Path(workdir).resolve()
+  if not sharding.is_writer() or path in _locks:
+    return
+  f = (path / LOCK_FILE).open('a+')
+  try:
+    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    f.seek(0)
+    holder = f.read().strip() or 'another process'
+    f.close()
+    raise UserError(f'workdir {workdir} is in use by {holder}: one process per run '
+                    f'directory; wait for it to end, or use another --workdir') from None
+  f.truncate(0)
+  f.write(f'process {os.getpid()} on {socket.gethostname()}\n')
+  f.flush()
+  _locks[path] = f
+
+
+def unlock(workdir: str | os.PathLike) -> None:
+  """Releases this process's lock on workdir (if it holds one)."""
+  f = _locks.pop(pathlib.Path(workdir).resolve(), None)
+  if f is not None:
+    f.close()
+
+
 def prepare_workdir(workdir: str | os.PathLike, config: ml_collections.ConfigDict) -> None:
-  """Creates workdir and writes config.json, or checks that it matches the run already there.
+  """Creates and locks workdir and writes config.json, or checks that it matches the run
+  already there.
 
   A run already there may be resumed with other RUNTIME_FIELDS: config.json then takes the
   new values and config_changes.jsonl records the old ones; any other change is refused.
@@ -76,6 +111,7 @@ def prepare_workdir(workdir: str | os.PathLike, config: ml_collections.ConfigDic
     tempfile.TemporaryFile(dir=path).close()
   except OSError as e:
     raise UserError(f'workdir {workdir} is not writable: {e.strerror}') from None
+  lock(path)
   new = _config_dict(config)
   config_path = path / CONFIG_FILE
   changed = []
@@ -362,18 +398,12 @@ def compare(old: str | os.PathLike, new: str | os.PathLike) -> dict:
   }
 
 
-def _first_bad_step(losses: np.ndarray, first_step: int) -> int | None:
-  bad = np.flatnonzero(~np.isfinite(losses))
-  return None if bad.size == 0 else first_step + int(bad[0])
-
-
 class RunDir:
-  """A run directory's whole life while a trainer uses it: resume, per-epoch records,
-  evaluations, checkpoints and the final results.
+  """A run directory while a trainer uses it: locked, resumed, recorded into, checkpointed.
 
-  The training loop belongs to the trainer (vaejax/train.py for one VAE, vaejax/sweep.py for
-  many as one program, vaejax/semisupervised.py for M2); every run directory is the same
-  whichever wrote it. A state is any pytree with `params` and `step` (train.TrainState).
+  vaejax/loop.py decides when (epochs, evaluations, checkpoints, NaNs, the end); this class
+  keeps the files, the same whichever trainer (VAE, M2, sweep member) writes them. A state is
+  any pytree with `params` and `step` (state.TrainState).
   """
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str, steps_per_epoch: int,
@@ -383,8 +413,8 @@ class RunDir:
     """
     Args:
       config: the run's config (num_epochs, eval_every_epochs, checkpoint_every_epochs and
-        max_checkpoints are read here).
-      workdir: the run directory.
+        max_checkpoints are read by the loop).
+      workdir: the run directory; this process holds its lock until close().
       steps_per_epoch: training steps in one epoch.
       init_state: () -> a fresh state, also the shape checkpoints are restored into.
       evaluate: (host params, metrics log, step) -> test metrics; it may write pictures.
@@ -402,6 +432,7 @@ class RunDir:
     self.total_steps = config.num_epochs * steps_per_epoch
     self.train_seconds = 0.0
     self.start_epoch = 0
+    self.closed = False
 
   def start(self, step: int | None) -> Any:
     """The state saved at checkpoint `step` (None: a fresh state); later records and
@@ -418,87 +449,25 @@ class RunDir:
     self.start_epoch = int(state.step) // self.steps_per_epoch
     return state
 
-  def end_epoch(self, epoch: int, step: int, losses: np.ndarray, seconds: float,
-                get_state: Callable[[], Any]) -> None:
-    """Records epoch `epoch`'s losses; evaluates and checkpoints when the config says so.
+  def evaluate(self, params: Any, step: int) -> dict:
+    """The trainer's evaluation of params (on any device) at `step`."""
+    return self._evaluate(jax.device_get(params), self.metrics, step)
 
-    get_state() gives the state after the epoch; it is called only when one of those needs it.
+  def save(self, step: int, state: Any) -> None:
+    """A checkpoint of state at `step`, and the training time up to it."""
+    self.checkpoints.save(step, state)
+    write_train_seconds(self.workdir, step, self.train_seconds)
 
-    Raises:
-      Diverged: a loss was NaN or infinite (recorded in error.json; the last good checkpoint
-        is kept).
-    """
-    self.train_seconds += seconds
-    config = self.config
-    bad_step = _first_bad_step(losses, step - losses.size)
-    if bad_step is not None:
-      kept = self.checkpoints.latest_step()
-      where = 'no checkpoint was saved yet' if kept is None else (
-          f'the last good checkpoint (step {kept}) is kept in {self.checkpoints.directory}')
-      error = (f'loss became {losses[bad_step - step + losses.size]} at step {bad_step} '
-               f'(epoch {epoch + 1}); {where}')
-      if sharding.is_writer():
-        (pathlib.Path(self.workdir) / ERROR_FILE).write_text(json.dumps(
-            {'error': error, 'step': bad_step, 'checkpoint': kept}, indent=2) + '\n')
-      raise Diverged(error)
-    self.metrics.write('train', step, {'epoch': epoch + 1, 'loss': float(losses.mean())})
-    last = epoch + 1 == config.num_epochs
-    if config.eval_every_epochs > 0 and (epoch + 1) % config.eval_every_epochs == 0 and not last:
-      self.metrics.write('test', step, self._evaluate(jax.device_get(get_state().params),
-                                                      self.metrics, step))
-    if last or (epoch + 1) % config.checkpoint_every_epochs == 0:
-      self.checkpoints.save(step, get_state())
-      write_train_seconds(self.workdir, step, self.train_seconds)
-
-  def finish(self, params: Any) -> dict:
-    """The final test metrics, computed once (a finished run's are read back)."""
-    results = read_results(self.workdir)
-    if results is None or self.start_epoch < self.config.num_epochs:
-      step = self.total_steps
-      results = {'step': step, **self._evaluate(jax.device_get(params), self.metrics, step)}
-      self.metrics.write('final', step, {k: v for k, v in results.items() if k != 'step'})
-      results['train_seconds'] = self.train_seconds
-      write_results(self.workdir, results)
-    self.close()
-    return results
-
-  def stop(self, state: Any) -> dict:
-    """Ends a run before its last epoch, checkpointed at `state`'s step, which it resumes from."""
-    step = int(state.step)
-    if step not in self.checkpoints.all_steps():
-      self.checkpoints.save(step, state)
-      write_train_seconds(self.workdir, step, self.train_seconds)
-    self.close()
-    return {'step': step}
+  def write_error(self, error: str, step: int, checkpoint: int | None) -> None:
+    """error.json: why this attempt stopped, at which step, and the checkpoint kept."""
+    if sharding.is_writer():
+      (pathlib.Path(self.workdir) / ERROR_FILE).write_text(json.dumps(
+          {'error': error, 'step': step, 'checkpoint': checkpoint}, indent=2) + '\n')
 
   def close(self) -> None:
-    self.metrics.close()
-    self.checkpoints.close()
-
-
-class Progress:
-  """Logs step, loss, examples/s and time left, at most every LOG_EVERY_SECONDS."""
-
-  def __init__(self, num_epochs: int, examples_per_epoch: int):
-    self._num_epochs = num_epochs
-    self._examples_per_epoch = examples_per_epoch
-    self._epoch_seconds = []
-    self._last_log = -math.inf
-
-  def epoch_done(self, epoch: int, step: int, loss: float, seconds: float) -> None:
-    self._epoch_seconds.append(seconds)
-    last = epoch + 1 == self._num_epochs
-    if not last and time.monotonic() - self._last_log < LOG_EVERY_SECONDS:
-      return
-    self._last_log = time.monotonic()
-    # The first epoch of a process includes compilation: leave it out of the estimate.
-    typical = np.median(self._epoch_seconds[1:] or self._epoch_seconds)
-    logging.info('epoch %d/%d  step %d  loss %.3f  %.0f examples/s  %s left',
-                 epoch + 1, self._num_epochs, step, loss, self._examples_per_epoch / seconds,
-                 _duration(typical * (self._num_epochs - epoch - 1)))
-
-
-def _duration(seconds: float) -> str:
-  minutes, seconds = divmod(int(seconds), 60)
-  hours, minutes = divmod(minutes, 60)
-  return f'{hours}:{minutes:02d}:{seconds:02d}'
+    """Closes the files and releases the directory's lock (once; later calls do nothing)."""
+    if not self.closed:
+      self.metrics.close()
+      self.checkpoints.close()
+      unlock(self.workdir)
+      self.closed = True

@@ -17,7 +17,6 @@ unsupervised run (config.m1_workdir) with a Normal likelihood.
 import functools
 import json
 import pathlib
-import time
 from typing import Callable, NamedTuple
 
 import jax
@@ -30,12 +29,13 @@ from vaejax import classifiers
 from vaejax import data
 from vaejax import features
 from vaejax import likelihoods
+from vaejax import loop
 from vaejax import objectives
 from vaejax import pictures
 from vaejax import runs
 from vaejax import sharding
 from vaejax import splits as splits_lib
-from vaejax import train
+from vaejax import trainstate
 from vaejax.errors import UserError
 from vaejax.m2 import M2
 from vaejax.models import Params
@@ -53,7 +53,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                     f'one of {ARCHITECTURES}')
   if config.objective not in OBJECTIVES:
     raise UserError(f'objective {config.objective!r} is not for M2; choose one of {OBJECTIVES}')
-  train.objective_from_config(config)  # Checks K, M and beta.
+  trainstate.objective_from_config(config)  # Checks K, M and beta.
   unsupported = {'gradient_estimator': 'reparam', 'binarization': 'dynamic',
                  'held_out_label': -1, 'num_devices': 1}
   for field, value in unsupported.items():
@@ -77,7 +77,7 @@ def m1_features(config: ml_collections.ConfigDict,
   from vaejax import api  # pylint: disable=g-import-not-at-top  (api imports this module)
   m1 = api.load(config.m1_workdir)
   return features.dataset_features(m1.model, m1.params, dataset,
-                                   train.run_keys(config.seed).analysis, config.m1_layers)
+                                   trainstate.run_keys(config.seed).analysis, config.m1_layers)
 
 
 def classification_weight(config: ml_collections.ConfigDict, num_train: int) -> float:
@@ -98,7 +98,7 @@ class Experiment(NamedTuple):
   model: M2
   objective: objectives.Objective
   optimizer: optax.GradientTransformation
-  keys: train.RunKeys
+  keys: trainstate.RunKeys
   weight: float
   steps_per_epoch: int
 
@@ -120,8 +120,8 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
     raise UserError(f'batch size {size} is larger than the {batched} training examples')
   model = make_model(config, dataset.train_images.shape[1], labelled.splits.num_classes)
   steps_per_epoch = batched // size
-  return Experiment(labelled, image_shape, model, train.objective_from_config(config),
-                    train.make_optimizer(config, steps_per_epoch), train.run_keys(config.seed),
+  return Experiment(labelled, image_shape, model, trainstate.objective_from_config(config),
+                    trainstate.make_optimizer(config, steps_per_epoch), trainstate.run_keys(config.seed),
                     classification_weight(config, num_train), steps_per_epoch)
 
 
@@ -148,7 +148,7 @@ def make_train_step(model: M2, objective: objectives.Objective, weight: float,
                     optimizer: optax.GradientTransformation) -> Callable:
   """train_step(state, (unlabelled or None, labelled, labels), key) -> (state, {'loss'})."""
 
-  def train_step(state: train.TrainState, batch, key: jax.Array):
+  def train_step(state: trainstate.TrainState, batch, key: jax.Array):
     raw_u, raw_l, y_l = batch
     key_u, key_l, sample_key = jax.random.split(key, 3)
     x_u = None if raw_u is None else model.likelihood.prepare(key_u, raw_u)
@@ -156,7 +156,7 @@ def make_train_step(model: M2, objective: objectives.Objective, weight: float,
     loss, grads = jax.value_and_grad(functools.partial(loss_fn, model, objective, weight))(
         state.params, x_u, x_l, y_l, sample_key)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    return train.TrainState(optax.apply_updates(state.params, updates), opt_state,
+    return trainstate.TrainState(optax.apply_updates(state.params, updates), opt_state,
                             state.step + 1), {'loss': loss}
 
   return train_step
@@ -164,31 +164,29 @@ def make_train_step(model: M2, objective: objectives.Objective, weight: float,
 
 def make_train_epoch(train_step: Callable, num_unlabelled: int, batch_size: int,
                      num_labelled: int, labelled_batch_size: int) -> Callable:
-  """A jitted epoch, one lax.scan over its steps, the state donated.
+  """M2's jitted, scanned epoch (loop.make_train_epoch).
 
-  train_epoch(state, unlabelled, labelled, labels, data_key, train_key, epoch): the epoch is
+  train_epoch(state, (unlabelled, labelled, labels), data_key, train_key, epoch): the epoch is
   one pass over the unlabelled inputs in the order of (data_key, epoch) (over the labelled
-  ones when there are none); step s's labelled batch is data.cycling_batch(labelled_key, s)
-  and its randomness fold_in(train_key, s), so a resumed run repeats an uninterrupted one.
+  ones when there are none); step s's labelled batch is data.cycling_batch(labelled_key, s).
   """
   labelled_batch_size = min(labelled_batch_size, num_labelled)
 
-  @functools.partial(jax.jit, donate_argnums=0)
-  def train_epoch(state, unlabelled, labelled, labels, data_key, train_key, epoch):
+  def epoch_data(inputs, data_key, epoch):
+    unlabelled, labelled, labels = inputs
     order_key, labelled_key = jax.random.split(data_key)
     if num_unlabelled:
       batches = data.epoch_batches(order_key, epoch, num_unlabelled, batch_size)
     else:
       batches = jnp.zeros((num_labelled // labelled_batch_size, 0), jnp.int32)
 
-    def body(state, indices):
-      chosen = data.cycling_batch(labelled_key, state.step, num_labelled, labelled_batch_size)
-      batch = (unlabelled[indices] if num_unlabelled else None, labelled[chosen], labels[chosen])
-      return train_step(state, batch, jax.random.fold_in(train_key, state.step))
+    def batch(indices, step):
+      chosen = data.cycling_batch(labelled_key, step, num_labelled, labelled_batch_size)
+      return unlabelled[indices] if num_unlabelled else None, labelled[chosen], labels[chosen]
 
-    return jax.lax.scan(body, state, batches)
+    return batches, batch
 
-  return train_epoch
+  return loop.make_train_epoch(train_step, epoch_data)
 
 
 def classifier_inputs(x: np.ndarray) -> np.ndarray:
@@ -283,22 +281,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   data_mean = train_mean / 255.0 if exp.image_shape is not None else train_mean
   run = runs.RunDir(
       config, workdir, exp.steps_per_epoch,
-      lambda: train.init_state(exp.model, exp.optimizer, exp.keys.init, data_mean),
+      lambda: trainstate.init_state(exp.model, exp.optimizer, exp.keys.init, data_mean),
       functools.partial(_evaluate, exp, config))
   write_labelled_indices(workdir, d.splits)
-  state = run.start(run.checkpoints.latest_step())
-  unlabelled, labelled, labels = jax.device_put((d.unlabelled_x, d.labelled_x, d.labelled_y))
+  state = loop.resume([run])[0]
   train_epoch = make_train_epoch(
       make_train_step(exp.model, exp.objective, exp.weight, exp.optimizer),
       len(d.unlabelled_x), config.batch_size, len(d.labelled_x), config.labelled_batch_size)
-  progress = runs.Progress(config.num_epochs, exp.steps_per_epoch * config.batch_size)
-  for epoch in range(run.start_epoch, config.num_epochs):
-    start = time.monotonic()
-    state, step_metrics = train_epoch(state, unlabelled, labelled, labels, exp.keys.data,
-                                      exp.keys.train, epoch)
-    losses = np.asarray(step_metrics['loss'])
-    seconds = time.monotonic() - start
-    step = int(state.step)
-    run.end_epoch(epoch, step, losses, seconds, lambda: state)
-    progress.epoch_done(epoch, step, float(losses.mean()), seconds)
-  return run.finish(state.params)
+  return loop.train([run], train_epoch, state,
+                    jax.device_put((d.unlabelled_x, d.labelled_x, d.labelled_y)),
+                    exp.keys.data, exp.keys.train)[0]

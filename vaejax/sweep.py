@@ -10,9 +10,7 @@ loadable with vaejax.load and resumable, whether it was trained in a sweep or al
 """
 
 import dataclasses
-import functools
 import operator
-import time
 from typing import Any, Callable, Sequence
 
 from absl import logging
@@ -22,8 +20,10 @@ import ml_collections
 import numpy as np
 
 from vaejax import data
+from vaejax import loop
 from vaejax import runs
 from vaejax import sharding
+from vaejax import trainstate
 from vaejax import train
 from vaejax.errors import UserError
 from vaejax.models import VAE
@@ -82,9 +82,10 @@ def latent_mask(model: VAE, padded: VAE, num_pixels: int) -> Any:
 
 def make_sweep_train_epoch(train_step: Callable, num_examples: int, batch_size: int,
                            shuffle: bool = True) -> Callable:
-  """make_train_epoch for N models at once, as one program: a vmap over a leading model axis.
+  """train.make_train_epoch for N models at once, as one program: loop.make_train_epoch over
+  a vmap of the step, with a leading model axis.
 
-  train_epoch(states, masks, images, data_keys, train_keys, epoch) -> (states, {'loss':
+  train_epoch(states, (masks, images), data_keys, train_keys, epoch) -> (states, {'loss':
   [steps, N]}): states, masks (True where a parameter is trained), data_keys and train_keys
   each with a leading axis of N; images shared [num_examples, pixels] or per model. Model n
   follows exactly the path it would alone (its own data order and per-step keys), up to float
@@ -98,22 +99,22 @@ def make_sweep_train_epoch(train_step: Callable, num_examples: int, batch_size: 
 
   multi_step = jax.vmap(masked_step)
 
-  @functools.partial(jax.jit, donate_argnums=0)
-  def train_epoch(states, masks, images, data_keys, train_keys, epoch):
+  def epoch_data(members_data, data_keys, epoch):
+    masks, images = members_data
     batches_NxSxB = jax.vmap(data.epoch_batches, in_axes=(0, None, None, None, None))(
         data_keys, epoch, num_examples, batch_size, shuffle)
 
-    def body(states, indices_NxB):
-      keys = jax.vmap(jax.random.fold_in)(train_keys, states.step)
+    def batch(indices_NxB, steps):
+      del steps
       if images.ndim == 2:
-        batches = images[indices_NxB]
-      else:
-        batches = jax.vmap(operator.getitem)(images, indices_NxB)
-      return multi_step(states, masks, batches, keys)
+        return masks, images[indices_NxB]
+      return masks, jax.vmap(operator.getitem)(images, indices_NxB)
 
-    return jax.lax.scan(body, states, jnp.swapaxes(batches_NxSxB, 0, 1))
+    return jnp.swapaxes(batches_NxSxB, 0, 1), batch
 
-  return train_epoch
+  return loop.make_train_epoch(
+      lambda states, batch, keys: multi_step(states, batch[0], batch[1], keys), epoch_data,
+      jax.vmap(jax.random.fold_in))
 
 
 def check_members(configs: Sequence[ml_collections.ConfigDict]) -> None:
@@ -142,12 +143,6 @@ def choose_strategy(strategy: str) -> str:
   if strategy == 'auto':
     return 'sequential' if jax.default_backend() == 'cpu' else 'vmap'
   return strategy
-
-
-def _common_checkpoint(members: Sequence[runs.RunDir]) -> int | None:
-  """The newest step every member has a verified checkpoint of (None: start afresh)."""
-  common = set.intersection(*(set(r.checkpoints.verified_steps()) for r in members))
-  return max(common) if common else None
 
 
 def train_and_evaluate_many(configs: Sequence[ml_collections.ConfigDict],
@@ -193,15 +188,14 @@ def _train_and_evaluate_vmapped(configs: Sequence[ml_collections.ConfigDict],
   dataset = data.load(configs[0].dataset, configs[0].data_dir or None)  # Once for all.
   exps = [train.build(c, dataset) for c in configs]
   members = [train.run_dir(c, w, e) for c, w, e in zip(configs, workdirs, exps)]
-  step = _common_checkpoint(members)
-  alone = [m.start(step) for m in members]
+  alone = loop.resume(members)
 
   first = exps[0]
   padded = with_top_latent(first.model, max(c.latent_dim for c in configs))
   num_examples, num_pixels = first.dataset.train_images.shape
   padded_state = jax.eval_shape(
-      lambda: train.init_state(padded, first.optimizer, jax.random.key(0),
-                               jnp.zeros(num_pixels)))
+      lambda: trainstate.init_state(padded, first.optimizer, jax.random.key(0),
+                                   jnp.zeros(num_pixels)))
   stack = lambda trees: jax.tree.map(lambda *xs: np.stack(xs), *trees)
   states = stack([resize_latent(s, m.model.latent_dim, padded.latent_dim, padded_state)
                   for s, m in zip(alone, exps)])
@@ -224,27 +218,9 @@ def _train_and_evaluate_vmapped(configs: Sequence[ml_collections.ConfigDict],
   train_epoch = make_sweep_train_epoch(
       train.make_train_step(padded, first.objective, first.optimizer),
       num_examples, configs[0].batch_size, configs[0].shuffle)
-  progress = runs.Progress(configs[0].num_epochs,
-                            len(members) * first.steps_per_epoch * configs[0].batch_size)
-  failures = {}  # Member -> {'failed': error}: it goes on in the program, unrecorded.
-  for epoch in range(members[0].start_epoch, configs[0].num_epochs):
-    start = time.monotonic()
-    states, step_metrics = train_epoch(states, masks, images, data_keys, train_keys, epoch)
-    losses = np.asarray(step_metrics['loss'])
-    seconds = time.monotonic() - start
-    steps = np.asarray(states.step)
-    for n, member in enumerate(members):
-      if n not in failures:
-        state_n = functools.partial(_member_state, states, n, exps[n].model, padded, alone[n])
-        failure = _or_failure(member.end_epoch, epoch, int(steps[n]), losses[:, n],
-                              seconds / len(members), state_n)
-        if failure:
-          failures[n] = failure
-          member.close()
-    progress.epoch_done(epoch, int(steps[0]), float(losses.mean()), seconds)
-  return [failures.get(n) or m.finish(
-      _member_state(states, n, exps[n].model, padded, alone[n]).params)
-          for n, m in enumerate(members)]
+  return loop.train(members, train_epoch, states, (masks, images), data_keys, train_keys,
+                    member_state=lambda states, n: _member_state(states, n, exps[n].model,
+                                                                 padded, alone[n]))
 
 
 def _member_state(states: Any, n: int, model: VAE, padded: VAE, like: Any) -> Any:

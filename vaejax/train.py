@@ -1,23 +1,21 @@
-"""The train state, the jitted training step, scanned epochs and train_and_evaluate."""
+"""The VAE trainer: its train_step, its evaluation, and train_and_evaluate on vaejax/loop.py."""
 
-import functools
-import time
-from typing import Any, Callable, NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 import optax
 
 from vaejax import data
 from vaejax import diagnostics
 from vaejax import evaluate as evaluate_lib
 from vaejax import gradients
-from vaejax import optimizers
+from vaejax import loop
 from vaejax import pictures
 from vaejax import runs
 from vaejax import sharding
+from vaejax import trainstate
 from vaejax.errors import UserError
 from vaejax.models import VAE, Params, make_model
 from vaejax.objectives import Objective, make_objective
@@ -27,60 +25,6 @@ OPTIMIZERS = ('adam', 'released_adam')
 GRADIENT_REDUCTIONS = ('mean', 'sum')
 BINARIZATIONS = ('dynamic', 'fixed')
 ACTIVE_UNITS_TRAIN_IMAGES = 500  # the released code's active-unit count
-
-
-class TrainState(NamedTuple):
-  params: Params
-  opt_state: optax.OptState
-  step: jax.Array  # int32 scalar: the number of steps taken
-
-
-class RunKeys(NamedTuple):
-  """Every key of a run, derived from its one seed.
-
-  `data` draws the epochs' order, `binarization` the fixed binarization (config.binarization
-  'fixed'). `analysis` serves the experiment scripts' analyses of a finished run (bounds
-  against k, gradient SNR at other K, pictures), so that they never draw with a key training
-  used. A new field goes last: split's first keys do not depend on how many are drawn, so the
-  others stay those of older runs.
-  """
-  init: jax.Array
-  data: jax.Array
-  train: jax.Array
-  eval: jax.Array
-  diagnostics: jax.Array
-  analysis: jax.Array
-  binarization: jax.Array
-
-
-def run_keys(seed: int) -> RunKeys:
-  return RunKeys(*jax.random.split(jax.random.key(seed), len(RunKeys._fields)))
-
-
-def make_optimizer(config: ml_collections.ConfigDict,
-                   steps_per_epoch: int) -> optax.GradientTransformation:
-  """The config's optimizer (optax's Adam, or the released code's) with its schedule.
-
-  gradient_reduction 'sum' scales the batch-mean gradient by the batch size before the
-  optimizer sees it: the gradient of the batch's summed bound, as the released code takes.
-  """
-  total_steps = config.num_epochs * steps_per_epoch
-  if config.schedule == 'iwae':
-    lr = optimizers.staged_schedule(optimizers.paper_stage_rates(config.learning_rate),
-                                    total_steps)
-  elif config.schedule == 'iwae_released':
-    lr = optimizers.staged_schedule(optimizers.released_stage_rates(config.learning_rate),
-                                    total_steps)
-  else:
-    lr = config.learning_rate
-  if config.optimizer == 'released_adam':
-    optimizer = optimizers.released_adam(lr, b1=config.adam_b1, b2=config.adam_b2,
-                                         eps=config.adam_eps)
-  else:
-    optimizer = optax.adam(lr, b1=config.adam_b1, b2=config.adam_b2, eps=config.adam_eps)
-  if config.gradient_reduction == 'sum':
-    return optax.chain(optax.scale(config.batch_size), optimizer)
-  return optimizer
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
@@ -117,11 +61,6 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     raise UserError(f'learning_rate must be positive, got {config.learning_rate}')
 
 
-def objective_from_config(config: ml_collections.ConfigDict) -> Objective:
-  return make_objective(config.objective, config.num_samples, config.num_groups,
-                        config.ciwae_beta, config.gradient_estimator)
-
-
 def make_train_step(model: VAE, objective: Objective,
                     optimizer: optax.GradientTransformation) -> Callable:
   """train_step(state, batch, key) -> (state, metrics) for uint8 image batches [B, D].
@@ -130,46 +69,43 @@ def make_train_step(model: VAE, objective: Objective,
   (Bernoulli), a fresh uniform dequantization (Gaussian), or none (discretized logistic).
   """
 
-  def train_step(state: TrainState, batch: jax.Array, key: jax.Array):
+  def train_step(state: trainstate.TrainState, batch: jax.Array, key: jax.Array):
     prepare_key, sample_key = jax.random.split(key)
     x = model.likelihood.prepare(prepare_key, batch)
     loss, grads = gradients.loss_and_grads(model, objective, state.params, x, sample_key)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    return TrainState(params, opt_state, state.step + 1), {'loss': loss}
+    return trainstate.TrainState(params, opt_state, state.step + 1), {'loss': loss}
 
   return train_step
 
 
-def make_train_epoch(train_step: Callable, num_examples: int, batch_size: int,
-                     mesh: jax.sharding.Mesh | None = None, shuffle: bool = True) -> Callable:
-  """A jitted epoch: every step of it in one lax.scan, the state donated.
+def epoch_data(num_examples: int, batch_size: int, mesh: jax.sharding.Mesh | None = None,
+               shuffle: bool = True) -> loop.EpochData:
+  """loop.make_train_epoch's epoch_data for image batches: the epoch's order from
+  (data_key, epoch) (data.epoch_batches), step s's batch images[indices of s].
 
-  train_epoch(state, images, data_key, train_key, epoch) -> (state, {'loss': [steps]}).
-  Step s draws its randomness from fold_in(train_key, s), and the epoch's order from
-  (data_key, epoch), so a resumed run repeats an uninterrupted one exactly. With a mesh
-  (sharding.data_mesh), each batch is split across its devices and the state, replicated,
-  is updated with the gradient of the whole batch: the same run, up to float rounding.
+  With a mesh (sharding.data_mesh), each batch is split across its devices and the state,
+  replicated, is updated with the gradient of the whole batch: the same run, up to float
+  rounding.
   """
 
-  @functools.partial(jax.jit, donate_argnums=0)
-  def train_epoch(state, images, data_key, train_key, epoch):
-    batches = data.epoch_batches(data_key, epoch, num_examples, batch_size, shuffle)
-
-    def body(state, indices):
+  def epoch(images, data_key, epoch):
+    def batch(indices, step):
+      del step
       if mesh is not None:
         indices = sharding.split_batch(indices, mesh)
-      return train_step(state, images[indices], jax.random.fold_in(train_key, state.step))
+      return images[indices]
+    return data.epoch_batches(data_key, epoch, num_examples, batch_size, shuffle), batch
 
-    return jax.lax.scan(body, state, batches)
-
-  return train_epoch
+  return epoch
 
 
-def init_state(model: VAE, optimizer: optax.GradientTransformation, key: jax.Array,
-               pixel_mean: Any) -> TrainState:
-  params = model.init(key, pixel_mean)
-  return TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32))
+def make_train_epoch(train_step: Callable, num_examples: int, batch_size: int,
+                     mesh: jax.sharding.Mesh | None = None, shuffle: bool = True) -> Callable:
+  """A VAE's jitted, scanned epoch (loop.make_train_epoch with epoch_data):
+  train_epoch(state, images, data_key, train_key, epoch) -> (state, {'loss': [steps]})."""
+  return loop.make_train_epoch(train_step, epoch_data(num_examples, batch_size, mesh, shuffle))
 
 
 class Experiment(NamedTuple):
@@ -178,7 +114,7 @@ class Experiment(NamedTuple):
   model: VAE
   objective: Objective
   optimizer: optax.GradientTransformation
-  keys: RunKeys
+  keys: trainstate.RunKeys
   steps_per_epoch: int
 
 
@@ -202,7 +138,7 @@ def build(config: ml_collections.ConfigDict,
   if config.batch_size > num_train:
     raise UserError(f'batch_size {config.batch_size} is larger than the {num_train} '
                     f'training examples of {config.dataset}')
-  keys = run_keys(config.seed)
+  keys = trainstate.run_keys(config.seed)
   if config.binarization == 'fixed':
     train_key, test_key = jax.random.split(keys.binarization)
     dataset = dataset._replace(
@@ -211,8 +147,8 @@ def build(config: ml_collections.ConfigDict,
   steps_per_epoch = num_train // config.batch_size
   model = make_model(config.architecture, config.latent_dim, dataset.image_shape,
                      config.likelihood)
-  return Experiment(dataset, model, objective_from_config(config),
-                    make_optimizer(config, steps_per_epoch), keys, steps_per_epoch)
+  return Experiment(dataset, model, trainstate.objective_from_config(config),
+                    trainstate.make_optimizer(config, steps_per_epoch), keys, steps_per_epoch)
 
 
 def _evaluate(exp: Experiment, config: ml_collections.ConfigDict, params: Params,
@@ -245,7 +181,7 @@ def run_dir(config: ml_collections.ConfigDict, workdir: str, exp: Experiment) ->
   pixel_mean = exp.dataset.train_images.mean(axis=0) / 255.0
   return runs.RunDir(
       config, workdir, exp.steps_per_epoch,
-      lambda: init_state(exp.model, exp.optimizer, exp.keys.init, pixel_mean),
+      lambda: trainstate.init_state(exp.model, exp.optimizer, exp.keys.init, pixel_mean),
       lambda params, metrics_log, step: _evaluate(exp, config, params, metrics_log, step),
       info={'image_shape': list(exp.dataset.image_shape)})
 
@@ -269,7 +205,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   """
   exp = build(config)
   run = run_dir(config, workdir, exp)
-  state = run.start(max(run.checkpoints.verified_steps(), default=None))
+  state = loop.resume([run])[0]
   mesh = sharding.data_mesh(config.num_devices, config.batch_size)
   images = exp.dataset.train_images
   if mesh is None:
@@ -279,16 +215,5 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   train_epoch = make_train_epoch(make_train_step(exp.model, exp.objective, exp.optimizer),
                                  exp.dataset.train_images.shape[0], config.batch_size, mesh,
                                  config.shuffle)
-  progress = runs.Progress(config.num_epochs, exp.steps_per_epoch * config.batch_size)
-  stop = min(stop_after_epochs or config.num_epochs, config.num_epochs)
-  for epoch in range(run.start_epoch, stop):
-    start = time.monotonic()
-    state, step_metrics = train_epoch(state, images, exp.keys.data, exp.keys.train, epoch)
-    losses = np.asarray(step_metrics['loss'])
-    seconds = time.monotonic() - start
-    step = int(state.step)
-    run.end_epoch(epoch, step, losses, seconds, lambda: state)
-    progress.epoch_done(epoch, step, float(losses.mean()), seconds)
-  if stop < config.num_epochs:
-    return run.stop(state)
-  return run.finish(state.params)
+  return loop.train([run], train_epoch, state, images, exp.keys.data, exp.keys.train,
+                    stop_after_epochs)[0]
