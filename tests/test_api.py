@@ -81,7 +81,7 @@ def test_a_run_without_run_json_reads_its_shape_from_its_data(trained_run, tmp_p
 def test_log_likelihood_refuses_images_it_cannot_score(trained_run, images, message):
   run = vaejax.load(trained_run[0])
   with pytest.raises(vaejax.UserError, match=message) as error:
-    run.log_likelihood(images, 4, jax.random.key(0))
+    run.log_likelihood(images, jax.random.key(0), num_samples=4)
   assert '\n' not in str(error.value)
 
 

@@ -1,7 +1,6 @@
 """M2's bounds, the semi-supervised splits and data order, and M2 training end to end."""
 
 import json
-import shutil
 
 import jax
 import jax.numpy as jnp
@@ -12,12 +11,12 @@ from vaejax import classifiers
 from vaejax import data
 from vaejax import likelihoods
 from vaejax import objectives
-from vaejax import runs
 from vaejax import semisupervised
 from vaejax import splits
 from vaejax import trainstate
 from vaejax.configs import semi_supervised
 from vaejax.errors import UserError
+from vaejax import m2
 from vaejax.m2 import M2
 
 
@@ -38,52 +37,86 @@ def tiny_model(num_classes=3, likelihood=likelihoods.Bernoulli()):
   return model, params, x
 
 
-def test_unlabelled_bound_is_the_explicit_sum_over_classes():
+def _explicit_log_weights(model, params, x, key, num_samples):
+  """log w_k(x, y) [C, K] in float64, written out: log p(x | y, z_k) (Bernoulli) + log p(y)
+  + log N(z_k; 0, I) - log N(z_k; mean(x, y), std(x, y)^2), the classes sharing the draws."""
+  eps = np.stack([np.asarray(jax.random.normal(k, (model.latent_dim,)), np.float64)
+                  for k in jax.random.split(key, num_samples)])
+  x = np.asarray(x, np.float64)
+  rows = []
+  for y in range(model.num_classes):
+    mean, std = (np.asarray(a, np.float64) for a in model.encode(params, x, y))
+    z = mean + std * eps
+    logits = np.stack([np.asarray(model.decode(params, jnp.asarray(z_k, jnp.float32), y),
+                                  np.float64) for z_k in z])
+    log_px = (x * logits - np.logaddexp(0, logits)).sum(-1)
+    log_pz = (-0.5 * z**2 - 0.5 * np.log(2 * np.pi)).sum(-1)
+    log_qz = (-0.5 * eps**2 - np.log(std) - 0.5 * np.log(2 * np.pi)).sum(-1)
+    rows.append(log_px - np.log(model.num_classes) + log_pz - log_qz)
+  return np.stack(rows)
+
+
+def _iwae(log_w):
+  return np.logaddexp.reduce(log_w, axis=-1) - np.log(log_w.shape[-1])
+
+
+def test_m2_bounds_and_log_likelihood_against_their_formulas():
+  """L(x, y) (ELBO and IWAE), U(x) = sum_y q(y | x) (L(x, y) - log q(y | x)) and
+  log p(x) = log sum_y mean_k w_k(x, y), each against the written-out log weights."""
   model, params, x = tiny_model()
-  key = jax.random.key(2)
-  labelled = jax.jit(lambda y: model.labelled_bound(params, x, y, key, objectives.iwae, 5))
-  log_q = jax.nn.log_softmax(model.class_logits(params, x))
-  explicit = sum(jnp.exp(log_q[y]) * (labelled(y) - log_q[y]) for y in range(3))
-  batched = jax.jit(model.unlabelled_bound, static_argnums=(3, 4))(params, x, key,
-                                                                   objectives.iwae, 5)
-  np.testing.assert_allclose(batched, explicit, rtol=1e-6)
-
-
-def test_one_class_bound_is_the_vae_elbo():
-  """With C = 1, q(y | x) = 1 and log p(y) = 0: U(x) = L(x, 0) = the ELBO of q(z | x)."""
-  model, params, x = tiny_model(num_classes=1)
-  key = jax.random.key(3)
-  mean, std = model.encode(params, x, 0)
-  keys = jax.random.split(key, 4)
-  z = jnp.stack([mean + std * jax.random.normal(k, mean.shape) for k in keys])
-  logits = np.asarray(jax.vmap(model.decode, in_axes=(None, 0, None))(params, z, 0))
-  x_, z, mean, std = (np.asarray(a, np.float64) for a in (x, z, mean, std))
-  log_px = (x_ * logits - np.logaddexp(0, logits)).sum(-1)
-  log_pz = -0.5 * (z**2).sum(-1) - 2 * np.log(2 * np.pi)
-  log_qz = (-0.5 * ((z - mean) / std)**2 - np.log(std)).sum(-1) - 2 * np.log(2 * np.pi)
-  elbo = float(np.mean(log_px + log_pz - log_qz))
-  unlabelled = jax.jit(model.unlabelled_bound, static_argnums=(3, 4))
-  labelled = jax.jit(model.labelled_bound, static_argnums=(4, 5))
-  np.testing.assert_allclose(unlabelled(params, x, key, objectives.elbo, 4), elbo, rtol=1e-5)
-  np.testing.assert_allclose(labelled(params, x, 0, key, objectives.elbo, 4), elbo, rtol=1e-5)
-
-
-def test_importance_weighted_bound_above_elbo_per_class():
-  model, params, x = tiny_model()
-  key = jax.random.key(4)
+  key, k = jax.random.key(2), 5
+  log_w = _explicit_log_weights(model, params, x, key, k)
+  log_q = np.asarray(jax.nn.log_softmax(model.class_logits(params, x)), np.float64)
   class_bounds = jax.jit(model.class_bounds, static_argnums=(3, 4))
-  iwae = class_bounds(params, x, key, objectives.iwae, 8)
-  elbo = class_bounds(params, x, key, objectives.elbo, 8)
-  assert np.all(np.asarray(iwae) > np.asarray(elbo))
+  np.testing.assert_allclose(class_bounds(params, x, key, objectives.elbo, k), log_w.mean(-1),
+                             rtol=1e-5)
+  np.testing.assert_allclose(class_bounds(params, x, key, objectives.iwae, k), _iwae(log_w),
+                             rtol=1e-5)
+  for bound, per_class in ((objectives.elbo, log_w.mean(-1)), (objectives.iwae, _iwae(log_w))):
+    unlabelled = jax.jit(model.unlabelled_bound, static_argnums=(3, 4))(params, x, key, bound, k)
+    np.testing.assert_allclose(unlabelled, np.sum(np.exp(log_q) * (per_class - log_q)),
+                               rtol=1e-5)
+  np.testing.assert_allclose(jax.jit(model.log_likelihood, static_argnums=3)(params, x, key, k),
+                             np.logaddexp.reduce(_iwae(log_w)), rtol=1e-5)
 
 
-def test_log_likelihood_is_the_sum_over_classes_of_the_iwae_bounds():
-  model, params, x = tiny_model()
-  key = jax.random.key(5)
-  per_class = jax.jit(model.class_bounds, static_argnums=(3, 4))(params, x, key,
-                                                                 objectives.iwae, 6)
-  np.testing.assert_allclose(jax.jit(model.log_likelihood, static_argnums=3)(params, x, key, 6),
-                             np.logaddexp.reduce(np.asarray(per_class)), rtol=1e-6)
+def test_m2_loss_against_its_formula():
+  """-mean_u U(x) - mean_l L(x, y) + w mean_l (-log q(y | x)), with each example's draws
+  from the keys loss_fn splits off for it."""
+  model, params, _ = tiny_model()
+  x = np.asarray(jax.random.bernoulli(jax.random.key(6), 0.4, (5, 12)), np.float32)
+  x_u, x_l, y_l = x[:3], x[3:], np.array([2, 0])
+  objective = objectives.make_objective('iwae', 4, 1, 0.5, 'reparam')
+  key, weight = jax.random.key(7), 3.0
+  loss = jax.jit(semisupervised.loss_fn, static_argnums=(0, 1, 2))(
+      model, objective, weight, params, x_u, x_l, y_l, key)
+  key_u, key_l = jax.random.split(key)
+  log_q = lambda x: np.asarray(jax.nn.log_softmax(model.class_logits(params, x)), np.float64)
+  labelled = [_iwae(_explicit_log_weights(model, params, x_i, k, 4)[y])
+              for x_i, y, k in zip(x_l, y_l, jax.random.split(key_l, 2))]
+  unlabelled = [np.sum(np.exp(log_q(x_i)) * (_iwae(_explicit_log_weights(model, params, x_i,
+                                                                          k, 4)) - log_q(x_i)))
+                for x_i, k in zip(x_u, jax.random.split(key_u, 3))]
+  cross_entropy = [-log_q(x_i)[y] for x_i, y in zip(x_l, y_l)]
+  np.testing.assert_allclose(
+      loss, -np.mean(unlabelled) - np.mean(labelled) + weight * np.mean(cross_entropy),
+      rtol=1e-5)
+
+
+def test_m2_epoch_compiles_once(small_mnist):
+  config = small_config(small_mnist)
+  exp = semisupervised.build(config)
+  d = exp.data
+  epoch = semisupervised.make_train_epoch(
+      semisupervised.make_train_step(exp.model, exp.objective, exp.weight, exp.optimizer),
+      len(d.unlabelled_x), config.batch_size, len(d.labelled_x), config.labelled_batch_size)
+  state = trainstate.init_state(exp.model, exp.optimizer, exp.keys.init, jnp.full(784, 0.13))
+  inputs = jax.device_put((d.unlabelled_x, d.labelled_x, d.labelled_y))
+  for e in range(3):
+    state, metrics = epoch(state, inputs, exp.keys.data, exp.keys.train, e)
+  assert metrics['loss'].shape == (exp.steps_per_epoch,)
+  assert int(state.step) == 3 * exp.steps_per_epoch
+  assert epoch._cache_size() == 1
 
 
 def test_labelled_subset_balanced_disjoint_and_a_function_of_seed_and_n():
@@ -123,7 +156,7 @@ def test_unlabelled_images_labels_never_reach_training(small_mnist):
   s = splits.make_splits(dataset.train_labels, 100, 500, 0)
   permuted = dataset.train_labels.copy()
   permuted[s.unlabelled] = np.random.default_rng(0).permutation(permuted[s.unlabelled])
-  model = semisupervised.make_model(config, 784, 10)
+  model = m2.make_model(config, 784, 10)
   objective = trainstate.objective_from_config(config)
   optimizer = trainstate.make_optimizer(config, 1)
   epoch = semisupervised.make_train_epoch(
@@ -173,21 +206,6 @@ def test_m2_beats_its_classifier_trained_on_the_labels_alone(tmp_path):
                                dataset.test_images / 255.0, dataset.test_labels, s,
                                jax.random.key(0), hiddens=((300,),))
   assert results['test_error'] < baseline['test_error'] - 0.01
-
-
-def test_m2_same_seed_identical_and_resumed_equals_uninterrupted(m2_run, tmp_path):
-  config, workdir, _ = m2_run
-  again = tmp_path / 'again'
-  semisupervised.train_and_evaluate(config, str(again))
-  assert (again / runs.METRICS_FILE).read_bytes() == (workdir / runs.METRICS_FILE).read_bytes()
-  # Lose the second half, as if the run had died after its first checkpoint (step 56).
-  shutil.rmtree(again / runs.CHECKPOINT_DIR / '112')
-  (again / runs.RESULTS_FILE).unlink()
-  semisupervised.train_and_evaluate(config, str(again))
-  assert (again / runs.METRICS_FILE).read_bytes() == (workdir / runs.METRICS_FILE).read_bytes()
-  import vaejax
-  jax.tree.map(np.testing.assert_array_equal, vaejax.load(again).params,
-               vaejax.load(workdir).params)
 
 
 def test_load_classifies_and_samples_by_class(m2_run):

@@ -1,4 +1,9 @@
-"""vaejax.load(workdir): a trained run as a few pure-array methods, for notebooks."""
+"""vaejax.load(workdir): a trained run as a few pure-array methods, for notebooks.
+
+What a run offers follows its model: an unsupervised run (a VAE) encodes, decodes, samples
+and scores images; a semi-supervised one (M2) classifies, samples by class and scores
+images. Asking a run for what its model does not have is a one-line UserError.
+"""
 
 import dataclasses
 import functools
@@ -17,11 +22,9 @@ from vaejax import marginal
 from vaejax import models
 from vaejax import runs
 from vaejax import semisupervised
-from vaejax import splits
-from vaejax import trainstate
 from vaejax.errors import UserError
 from vaejax.m2 import M2
-from vaejax.models import VAE, Params, make_model
+from vaejax.models import VAE, Params
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +48,20 @@ class Run:
                       f'{self.config.architecture} VAE with no classifier')
     return self.model
 
+  def _vae(self, what: str) -> VAE:
+    if not isinstance(self.model, VAE):
+      raise UserError(f'{what} is for unsupervised (VAE) runs; this run is a semi-supervised '
+                      f'{self.config.architecture} run: use class_probs, classify, sample or '
+                      f'log_likelihood')
+    return self.model
+
+  def _images(self, what: str) -> M2:
+    model = self._m2(what)
+    if self.inputs is not None:
+      raise UserError(f'{what}: an m1m2 run models an M1 run\'s latent means, not images; '
+                      f'use its M1 run ({self.config.m1_workdir})')
+    return model
+
   def class_probs(self, x: ArrayLike) -> np.ndarray:
     """q(y | x) [N, C] of images x [N, D] in [0, 1]."""
     model = self._m2('class_probs')
@@ -57,11 +74,11 @@ class Run:
 
   def encode(self, x: ArrayLike) -> tuple[jax.Array, jax.Array]:
     """(mean, std) of q(z | x), each [N, latent_dim]."""
-    return models.encode_batch(self.model, self.params, jnp.asarray(x, jnp.float32))
+    return models.encode_batch(self._vae('encode'), self.params, jnp.asarray(x, jnp.float32))
 
   def decode(self, z: ArrayLike) -> jax.Array:
     """The decoder's outputs [N, D] given latents z [N, latent_dim] (Bernoulli: logits)."""
-    return models.decode_batch(self.model, self.params, jnp.asarray(z, jnp.float32))
+    return models.decode_batch(self._vae('decode'), self.params, jnp.asarray(z, jnp.float32))
 
   def mean(self, z: ArrayLike) -> jax.Array:
     """The mean images [N, D] in [0, 1] given latents z [N, latent_dim]."""
@@ -75,7 +92,16 @@ class Run:
     method: 'is' (importance sampling; num_samples=5000), 'ais' (num_steps, num_chains,
     num_leapfrog_steps, start='prior' | 'posterior', ...: vaejax/ais.py) or 'quadrature'
     (exact for a 2-D latent space; half_width, num_points). See marginal.log_likelihood.
+    An M2 run's is by importance sampling (num_samples=5000), summed over the classes.
     """
+    if isinstance(self.model, M2):
+      model = self._images('log_likelihood')
+      if method != 'is':
+        raise UserError(f"an M2 run's log p(x) is by importance sampling only (method='is'), "
+                        f'not {method!r}')
+      x, key = _checked_images(x, model, key)
+      return jnp.asarray(semisupervised.prepared_log_likelihood(
+          model, self.params, x, key, options.get('num_samples', 5000)))
     x, key = _checked_images(x, self.model, key)
     return jnp.asarray(marginal.log_likelihood(self.model, self.params, x, key, method,
                                                **options))
@@ -85,16 +111,15 @@ class Run:
     the classes `labels` [n] (default: 0, 1, ..., C - 1, 0, ...)."""
     if labels is None and not isinstance(self.model, M2):
       return _sample(self.model, self.params, key, n)
-    model = self._m2('sample with labels')
-    if self.inputs is not None:
-      raise UserError('an m1m2 run models latent means, not images: sample from its M1 run')
+    model = self._images('sample with labels')
     labels = np.arange(n) % model.num_classes if labels is None else np.asarray(labels)
     if labels.shape != (n,) or labels.min() < 0 or labels.max() >= model.num_classes:
       raise UserError(f'labels must be {n} integers in 0..{model.num_classes - 1}')
     return likelihoods.mean(model.sample(self.params, key, labels))
 
 
-def _checked_images(x: ArrayLike, model: VAE, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _checked_images(x: ArrayLike, model: VAE | M2,
+                    key: jax.Array) -> tuple[jax.Array, jax.Array]:
   """x as the model's likelihood takes it, and a key for what follows; a one-line UserError
   for images it cannot score.
 
@@ -102,9 +127,11 @@ def _checked_images(x: ArrayLike, model: VAE, key: jax.Array) -> tuple[jax.Array
   `key`; floats must be in [0, 1], and binary for a Bernoulli model.
   """
   x = np.asarray(x)
-  if x.ndim != 2 or x.shape[1] != model.num_pixels:
-    raise UserError(f'images must be [N, {model.num_pixels}] (N flattened '
-                    f'{"x".join(map(str, model.image_shape))} images), got {list(x.shape)}')
+  if x.ndim != 2 or x.shape[1] != model.num_inputs:
+    shape = getattr(model, 'image_shape', None)
+    raise UserError(f'images must be [N, {model.num_inputs}]'
+                    + (f' (N flattened {"x".join(map(str, shape))} images)' if shape else '')
+                    + f', got {list(x.shape)}')
   if x.dtype == np.uint8:
     prepare_key, key = jax.random.split(key)
     return model.likelihood.prepare(prepare_key, jnp.asarray(x)), key
@@ -124,34 +151,13 @@ def _sample(model, params, key, n):
 
 
 def load(workdir: str | os.PathLike) -> Run:
-  """Restores a run's config and the parameters of its newest complete checkpoint.
-
-  The images' shape comes from the run's run.json (runs from before it: from its dataset);
-  an M2 run also reads its dataset for its classes, and an m1m2 run loads its M1 run.
-  """
-  config = runs.read_config(workdir)
+  """A run's config, model and the parameters of its newest complete checkpoint
+  (runs.restore): no dataset is needed, except by an m1m2 run, which maps images to its M1
+  run's features with it."""
+  restored = runs.restore(workdir)
   inputs = None
-  if config.architecture in semisupervised.ARCHITECTURES:
-    dataset = data.load(config.dataset, config.data_dir or None)
-    num_inputs = dataset.train_images.shape[1]
-    if config.architecture == 'm1m2':
-      inputs = semisupervised.m1_features(config, dataset)[1]
-      num_inputs = len(inputs.mean)
-    model = semisupervised.make_model(config, num_inputs,
-                                      splits.num_classes(dataset.train_labels))
-  else:
-    image_shape = runs.read_run_info(workdir).get('image_shape') or data.load(
-        config.dataset, config.data_dir or None).image_shape
-    model = make_model(config.architecture, config.latent_dim, tuple(image_shape),
-                       config.likelihood)
-  optimizer = trainstate.make_optimizer(config, steps_per_epoch=1)
-  num_inputs = model.num_inputs if isinstance(model, M2) else model.num_pixels
-  target = jax.eval_shape(lambda: trainstate.init_state(model, optimizer, jax.random.key(0),
-                                                   jnp.zeros(num_inputs)))
-  checkpoints = runs.Checkpoints(workdir)
-  step = max(checkpoints.verified_steps(), default=None)
-  if step is None:
-    raise UserError(f'{workdir} holds no complete checkpoint yet')
-  state = checkpoints.restore(step, target)
-  checkpoints.close()
-  return Run(config, model, state.params, step, inputs)
+  if restored.config.architecture == 'm1m2':
+    config = restored.config
+    inputs = semisupervised.m1_features(config, data.load(config.dataset,
+                                                          config.data_dir or None))[1]
+  return Run(*restored, inputs)

@@ -130,7 +130,7 @@ def evaluate(model: VAE, params: Params, images: np.ndarray, eval_key: jax.Array
   nll = float(-np.mean(stats['log_px']))
   return {
       'nll': nll,
-      'bits_per_dim': bits_per_dim(nll, model.num_pixels),
+      'bits_per_dim': bits_per_dim(nll, model.num_inputs),
       'elbo': float(np.mean(stats['elbo'])),
       'iwae_k': float(np.mean(bound['log_px'])),
       'kl': float(np.mean(stats['kl'])),

@@ -26,11 +26,7 @@ def split(model: VAE, z: ArrayLike) -> list[jax.Array]:
 
 def log_prior(model: VAE, params: Params, z: ArrayLike) -> jax.Array:
   """log p(z) = log p(z_L) + sum_l log p(z_l | z_{l+1}), a scalar."""
-  zs = split(model, z)
-  log_pz = distributions.standard_normal_log_prob(zs[-1])
-  for l in range(1, model.num_layers):
-    log_pz += distributions.gaussian_log_prob(zs[l - 1], *model.decoder_layer(params, l, zs[l]))
-  return log_pz
+  return model.log_prior(params, split(model, z))
 
 
 def log_likelihood(model: VAE, params: Params, x: ArrayLike, z: ArrayLike) -> jax.Array:
@@ -55,12 +51,7 @@ def log_posterior(model: VAE, params: Params, x: ArrayLike, z: ArrayLike) -> jax
 
 def sample_prior(model: VAE, params: Params, key: jax.Array) -> jax.Array:
   """One ancestral draw z ~ p(z), flat [size]."""
-  keys = jax.random.split(key, model.num_layers)
-  zs = [jax.random.normal(keys[-1], (model.latent_dim,))]
-  for l in reversed(range(1, model.num_layers)):
-    mean, std = model.decoder_layer(params, l, zs[0])
-    zs.insert(0, mean + std * jax.random.normal(keys[l - 1], mean.shape, mean.dtype))
-  return jnp.concatenate(zs)
+  return jnp.concatenate(model.sample_prior(params, key))
 
 
 def sample_posterior(model: VAE, params: Params, x: ArrayLike, key: jax.Array) -> jax.Array:

@@ -164,6 +164,7 @@ def _finish(run: runs.RunDir, params: Any) -> dict:
   results = runs.read_results(run.workdir)
   if results is None or run.start_epoch < run.config.num_epochs:
     step = run.total_steps
+    run.metrics.drop('final')  # Written by an attempt killed before results.json.
     results = {'step': step, **run.evaluate(params, step)}
     run.metrics.write('final', step, {k: v for k, v in results.items() if k != 'step'})
     results['train_seconds'] = run.train_seconds

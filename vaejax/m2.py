@@ -21,11 +21,14 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
+import ml_collections
 
 from vaejax import distributions
 from vaejax import likelihoods
 from vaejax import objectives
 from vaejax.models import MLP, Params
+
+ARCHITECTURES = ('m2', 'm1m2')  # M2 of images, M2 of an M1 run's latent means.
 
 class ConditionalMLP(nn.Module):
   """An MLP of [x, one_hot(y)] with softplus hidden units, its first layer computed as
@@ -156,3 +159,11 @@ class M2:
     labels = jnp.asarray(labels)
     z = jax.random.normal(key, (labels.shape[0], self.latent_dim))
     return jax.vmap(self.decode, in_axes=(None, 0, 0))(params, z, labels)
+
+
+def make_model(config: ml_collections.ConfigDict, num_inputs: int, num_classes: int) -> M2:
+  """The M2 of a semi-supervised config: of images with the config's likelihood (m2), or of
+  M1 features with a Normal likelihood (m1m2)."""
+  likelihood = (likelihoods.Normal() if config.architecture == 'm1m2'
+                else likelihoods.make_likelihood(config.likelihood))
+  return M2(num_classes, config.latent_dim, (config.hidden_units,), num_inputs, likelihood)

@@ -151,8 +151,8 @@ class VAE:
     return self.latent_dims[-1]
 
   @property
-  def num_pixels(self) -> int:
-    """D, the number of values of a flattened image."""
+  def num_inputs(self) -> int:
+    """D, the size of a flattened input (an image): as m2.M2.num_inputs."""
     return math.prod(self.image_shape)
 
   def _encoder_net(self, l: int) -> nn.Module:
@@ -168,7 +168,7 @@ class VAE:
         bias_init = lambda *_: jnp.asarray(output_bias, jnp.float32)
       if self.conv_channels:
         return ConvDecoder(self.image_shape, self.conv_channels[::-1], bias_init)
-      return MLP(self.decoder_hidden[0], self.num_pixels, bias_init)
+      return MLP(self.decoder_hidden[0], self.num_inputs, bias_init)
     return MLP(self.decoder_hidden[l], 2 * self.latent_dims[l - 1],
                output_kernel_init=gaussian_heads_init)
 
@@ -180,7 +180,7 @@ class VAE:
     """
     output_bias = jax.scipy.special.logit(jnp.clip(jnp.asarray(pixel_mean), 0.001, 0.999))
     enc_keys, dec_keys = jnp.split(jax.random.split(key, 2 * self.num_layers), 2)
-    inputs = (self.num_pixels,) + self.latent_dims[:-1]
+    inputs = (self.num_inputs,) + self.latent_dims[:-1]
     encoder = {
         f'z{l + 1}': self._encoder_net(l).init(enc_keys[l], jnp.zeros(inputs[l]))['params']
         for l in range(self.num_layers)}
@@ -189,7 +189,7 @@ class VAE:
             dec_keys[l], jnp.zeros(self.latent_dims[l]))['params']
         for l in range(self.num_layers)}
     if self.likelihood.has_scale:
-      decoder['log_scale'] = jnp.full(self.num_pixels, likelihoods.INIT_LOG_SCALE)
+      decoder['log_scale'] = jnp.full(self.num_inputs, likelihoods.INIT_LOG_SCALE)
     return {'encoder': encoder, 'decoder': decoder}
 
   def encoder_layer(self, params: Params, l: int, h: ArrayLike):
@@ -269,10 +269,7 @@ class VAE:
     """
     q_params = jax.lax.stop_gradient(params) if stop_q_params else None
     zs, _, log_qz = self.sample_posterior(params, x, key, q_params)
-    log_pz = distributions.standard_normal_log_prob(zs[-1])
-    for l in range(1, self.num_layers):
-      mean, std = self.decoder_layer(params, l, zs[l])
-      log_pz += distributions.gaussian_log_prob(zs[l - 1], mean, std)
+    log_pz = self.log_prior(params, zs)
     logits = self.decoder_layer(params, 0, zs[0])
     log_scale = params['decoder'].get('log_scale')
     return {
@@ -280,6 +277,25 @@ class VAE:
         'log_pz': log_pz,
         'log_qz': log_qz,
     }
+
+  def log_prior(self, params: Params, zs: Sequence[jax.Array]) -> jax.Array:
+    """log p(z) = log p(z_L) + sum_l log p(z_l | z_{l+1}) of the layers' zs [z_1, ..., z_L]."""
+    log_pz = distributions.standard_normal_log_prob(zs[-1])
+    for l in range(1, self.num_layers):
+      mean, std = self.decoder_layer(params, l, zs[l])
+      log_pz += distributions.gaussian_log_prob(zs[l - 1], mean, std)
+    return log_pz
+
+  def sample_prior(self, params: Params, key: jax.Array,
+                   num_samples: int | None = None) -> list[jax.Array]:
+    """An ancestral draw [z_1, ..., z_L] ~ p(z), each [d_l] (or [num_samples, d_l])."""
+    shape = () if num_samples is None else (num_samples,)
+    keys = jax.random.split(key, self.num_layers)
+    zs = [jax.random.normal(keys[-1], shape + (self.latent_dim,))]
+    for l in reversed(range(1, self.num_layers)):
+      mean, std = self.decoder_layer(params, l, zs[0])
+      zs.insert(0, mean + std * jax.random.normal(keys[l - 1], mean.shape, mean.dtype))
+    return zs
 
   def log_weights(self, params: Params, x: ArrayLike, key: jax.Array, num_samples: int,
                   stop_q_params: bool = False) -> jax.Array:
@@ -290,12 +306,8 @@ class VAE:
 
   def sample(self, params: Params, key: jax.Array, num_samples: int) -> jax.Array:
     """Ancestral samples of z ~ p(z), decoded to mean images [num_samples, D] in [0, 1]."""
-    keys = jax.random.split(key, self.num_layers)
-    z = jax.random.normal(keys[-1], (num_samples, self.latent_dim))
-    for l in reversed(range(1, self.num_layers)):
-      mean, std = self.decoder_layer(params, l, z)
-      z = mean + std * jax.random.normal(keys[l - 1], mean.shape, mean.dtype)
-    return likelihoods.mean(self.decoder_layer(params, 0, z))
+    z_1 = self.sample_prior(params, key, num_samples)[0]
+    return likelihoods.mean(self.decoder_layer(params, 0, z_1))
 
 
 @functools.partial(jax.jit, static_argnums=0)

@@ -54,7 +54,7 @@ def reconstructions(model: VAE, params: Params, x: np.ndarray) -> np.ndarray:
   cols = min(8, len(x))
   x = np.asarray(x, np.float32)[:len(x) // cols * cols]
   recon = np.asarray(_decode_probs(model, params, _encode_means(model, params, x)))
-  d = model.num_pixels
+  d = model.num_inputs
   pairs = np.stack([x.reshape(-1, cols, d), recon.reshape(-1, cols, d)], axis=1)
   return tile(pairs.reshape(-1, d), cols, model.image_shape)
 

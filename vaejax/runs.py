@@ -14,17 +14,22 @@ import pathlib
 import platform
 import socket
 import tempfile
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from absl import logging
 import jax
+import jax.numpy as jnp
 from matplotlib import image
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 from tensorboardX import SummaryWriter
 
+from vaejax import data
+from vaejax import m2
+from vaejax import models
 from vaejax import sharding
+from vaejax import trainstate
 from vaejax.configs import default
 from vaejax.errors import UserError
 
@@ -203,6 +208,13 @@ class MetricsLog:
       self._path.write_text(''.join(json.dumps(r) + '\n' for r in kept))
     if records:
       self._tensorboard(purge_step=step + 1)
+
+  def drop(self, split: str) -> None:
+    """Drops the records of `split` (a final evaluation a kill cut off before its results)."""
+    records = self.records()
+    kept = [r for r in records if r['split'] != split]
+    if self._is_writer and len(kept) < len(records):
+      self._path.write_text(''.join(json.dumps(r) + '\n' for r in kept))
 
   def write(self, split: str, step: int, metrics: dict[str, Any]) -> None:
     """Appends {'split', 'step', **metrics} to metrics.jsonl; scalars also go to TensorBoard."""
@@ -396,6 +408,49 @@ def compare(old: str | os.PathLike, new: str | os.PathLike) -> dict:
       'step': step, 'params_equal': params_equal,
       'environment': {'old': info(old).get('environment'), 'new': info(new).get('environment')},
   }
+
+
+class Restored(NamedTuple):
+  """A saved run: its config, model (a models.VAE or an m2.M2), newest parameters and step."""
+  config: ml_collections.ConfigDict
+  model: Any
+  params: Any
+  step: int
+
+
+def _model(workdir: str | os.PathLike, config: ml_collections.ConfigDict,
+           checkpoints: 'Checkpoints', step: int) -> Any:
+  """The run's model, its sizes read from run.json (runs from before it: from the data, or
+  for an M2 run from its checkpoint)."""
+  info = read_run_info(workdir)
+  if config.architecture in m2.ARCHITECTURES:
+    if 'num_classes' not in info:  # From the classifier's first kernel and last bias.
+      classifier = checkpoints.restore(step, None)['params']['classifier']
+      layers = sorted(classifier, key=lambda name: int(name.split('_')[-1]))
+      info = {'num_inputs': classifier[layers[0]]['kernel'].shape[0],
+              'num_classes': classifier[layers[-1]]['bias'].shape[0]}
+    return m2.make_model(config, info['num_inputs'], info['num_classes'])
+  image_shape = info.get('image_shape') or data.load(config.dataset,
+                                                     config.data_dir or None).image_shape
+  return models.make_model(config.architecture, config.latent_dim, tuple(image_shape),
+                           config.likelihood)
+
+
+def restore(workdir: str | os.PathLike) -> Restored:
+  """A run's config, model and the parameters of its newest checkpoint that verifies, for
+  any trainer's run (vaejax.load, M1 + M2 reading its M1 run); no dataset is read."""
+  config = read_config(workdir)
+  checkpoints = Checkpoints(workdir)
+  step = max(checkpoints.verified_steps(), default=None)
+  if step is None:
+    raise UserError(f'{workdir} holds no complete checkpoint yet')
+  model = _model(workdir, config, checkpoints, step)
+  optimizer = trainstate.make_optimizer(config, steps_per_epoch=1)
+  target = jax.eval_shape(lambda: trainstate.init_state(model, optimizer, jax.random.key(0),
+                                                        jnp.zeros(model.num_inputs)))
+  state = checkpoints.restore(step, target)
+  checkpoints.close()
+  return Restored(config, model, state.params, step)
 
 
 class RunDir:

@@ -21,6 +21,7 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 import ml_collections
 import numpy as np
 import optax
@@ -28,8 +29,8 @@ import optax
 from vaejax import classifiers
 from vaejax import data
 from vaejax import features
-from vaejax import likelihoods
 from vaejax import loop
+from vaejax import m2
 from vaejax import objectives
 from vaejax import pictures
 from vaejax import runs
@@ -40,7 +41,6 @@ from vaejax.errors import UserError
 from vaejax.m2 import M2
 from vaejax.models import Params
 
-ARCHITECTURES = ('m2', 'm1m2')
 OBJECTIVES = ('vae', 'iwae', 'miwae', 'ciwae')  # Those with one bound for both networks.
 LABELLED_FILE = 'labelled_indices.json'
 EVAL_BATCH = 1000
@@ -48,9 +48,9 @@ EVAL_BATCH = 1000
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """One-line UserErrors for settings M2 cannot train with."""
-  if config.architecture not in ARCHITECTURES:
+  if config.architecture not in m2.ARCHITECTURES:
     raise UserError(f'unknown semi-supervised architecture {config.architecture!r}; choose '
-                    f'one of {ARCHITECTURES}')
+                    f'one of {m2.ARCHITECTURES}')
   if config.objective not in OBJECTIVES:
     raise UserError(f'objective {config.objective!r} is not for M2; choose one of {OBJECTIVES}')
   trainstate.objective_from_config(config)  # Checks K, M and beta.
@@ -74,8 +74,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 def m1_features(config: ml_collections.ConfigDict,
                 dataset: data.Dataset) -> tuple[data.Dataset, features.FeatureMap]:
   """The dataset as the standardized posterior means of the M1 run config.m1_workdir."""
-  from vaejax import api  # pylint: disable=g-import-not-at-top  (api imports this module)
-  m1 = api.load(config.m1_workdir)
+  m1 = runs.restore(config.m1_workdir)
   return features.dataset_features(m1.model, m1.params, dataset,
                                    trainstate.run_keys(config.seed).analysis, config.m1_layers)
 
@@ -83,12 +82,6 @@ def m1_features(config: ml_collections.ConfigDict,
 def classification_weight(config: ml_collections.ConfigDict, num_train: int) -> float:
   """w = alpha * N_train / N_labelled (alpha with all labels)."""
   return config.alpha * (num_train / config.num_labels if config.num_labels else 1.0)
-
-
-def make_model(config: ml_collections.ConfigDict, num_inputs: int, num_classes: int) -> M2:
-  likelihood = (likelihoods.Normal() if config.architecture == 'm1m2'
-                else likelihoods.make_likelihood(config.likelihood))
-  return M2(num_classes, config.latent_dim, (config.hidden_units,), num_inputs, likelihood)
 
 
 class Experiment(NamedTuple):
@@ -118,7 +111,7 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   size = config.batch_size if len(labelled.unlabelled_x) else config.labelled_batch_size
   if size > batched:
     raise UserError(f'batch size {size} is larger than the {batched} training examples')
-  model = make_model(config, dataset.train_images.shape[1], labelled.splits.num_classes)
+  model = m2.make_model(config, dataset.train_images.shape[1], labelled.splits.num_classes)
   steps_per_epoch = batched // size
   return Experiment(labelled, image_shape, model, trainstate.objective_from_config(config),
                     trainstate.make_optimizer(config, steps_per_epoch), trainstate.run_keys(config.seed),
@@ -217,10 +210,18 @@ def _log_likelihood(model: M2, params: Params, x: jax.Array, num_samples: int,
 def log_likelihood(model: M2, params: Params, x: np.ndarray, key: jax.Array,
                    num_samples: int, batch_size: int = 100) -> np.ndarray:
   """Per-example importance-sampled log p(x) [N] of inputs x [N, D] (uint8 images, prepared
-  by the likelihood with one key, or features); example i draws from fold_in(key, i)."""
+  by the likelihood with one key split off `key`, or features)."""
   prepare_key, sample_key = jax.random.split(key)
-  x = np.asarray(model.likelihood.prepare(prepare_key, jnp.asarray(x)))
-  keys = jax.vmap(lambda i: jax.random.fold_in(sample_key, i))(jnp.arange(len(x)))
+  return prepared_log_likelihood(model, params, model.likelihood.prepare(
+      prepare_key, jnp.asarray(x)), sample_key, num_samples, batch_size)
+
+
+def prepared_log_likelihood(model: M2, params: Params, x: ArrayLike, key: jax.Array,
+                            num_samples: int, batch_size: int = 100) -> np.ndarray:
+  """log_likelihood of inputs x [N, D] as the likelihood prepared them; example i draws
+  from fold_in(key, i)."""
+  x = np.asarray(x)
+  keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(len(x)))
   return np.concatenate([np.asarray(_log_likelihood(
       model, params, jnp.asarray(x[i:i + batch_size]), num_samples, keys[i:i + batch_size]))
                          for i in range(0, len(x), batch_size)])
@@ -282,7 +283,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   run = runs.RunDir(
       config, workdir, exp.steps_per_epoch,
       lambda: trainstate.init_state(exp.model, exp.optimizer, exp.keys.init, data_mean),
-      functools.partial(_evaluate, exp, config))
+      functools.partial(_evaluate, exp, config),
+      info={'num_inputs': exp.model.num_inputs, 'num_classes': exp.model.num_classes,
+            'image_shape': exp.image_shape and list(exp.image_shape)})
   write_labelled_indices(workdir, d.splits)
   state = loop.resume([run])[0]
   train_epoch = make_train_epoch(
