@@ -45,7 +45,7 @@ def _configs(trainer, small_mnist, **overrides):
   if trainer == 'm2':
     config = semi_supervised.get_config()
     config.update(**small_mnist, num_validation=500, hidden_units=32, latent_dim=4,
-                  labelled_batch_size=50, num_epochs=2, eval_every_epochs=1,
+                  labelled_batch_size=50, num_epochs=2, eval_every_epochs=0,
                   eval_num_samples=2, checkpoint_every_epochs=1, learning_rate=1e-3)
     config.update(**overrides)
     return [config]

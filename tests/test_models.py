@@ -61,11 +61,13 @@ def test_bernoulli_log_prob_is_stable_for_extreme_logits():
 def test_conv_model_trains_a_tiny_epoch_and_decodes_to_the_image_shape(image_shape):
   import optax  # pylint: disable=g-import-not-at-top
   from vaejax import train  # pylint: disable=g-import-not-at-top
+  from vaejax import trainstate  # pylint: disable=g-import-not-at-top
   model = models.make_model('conv', 4, image_shape, 'logistic')
   d = int(np.prod(image_shape))
   images = jax.random.randint(jax.random.key(0), (40, d), 0, 256).astype(jnp.uint8)
   optimizer = optax.adam(1e-3)
-  state = trainstate.init_state(model, optimizer, jax.random.key(1), images.mean(axis=0) / 255.0)
+  state = trainstate.init_state(model, optimizer, jax.random.key(1),
+                                images.mean(axis=0) / 255.0)
   objective = objectives.make_objective('iwae', 2, 1, 0.5, 'reparam')
   epoch = train.make_train_epoch(train.make_train_step(model, objective, optimizer), 40, 10)
   keys = trainstate.run_keys(0)

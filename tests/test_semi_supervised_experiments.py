@@ -2,6 +2,11 @@
 
 import json
 
+import numpy as np
+import pytest
+
+import vaejax
+from vaejax import data
 from test_experiments import ROOT, _run
 
 TINY = ['--config.num_validation=500', '--config.hidden_units=32', '--config.latent_dim=4',
@@ -25,16 +30,27 @@ def test_m1_over_two_label_draws_writes_results(trained_run, small_mnist, tmp_pa
 
 
 def test_m2_and_m1m2_single_runs(trained_run, small_mnist, tmp_path):
+  """Each row shows its run's test error at the best validation error; the M1 + M2 run
+  loads and classifies the test images with the error it recorded."""
   stdout = _run('semi_supervised.py', f'--workdir={tmp_path / "m2"}', '--model=m2',
                 f'--config={ROOT}/vaejax/configs/semi_supervised_quick.py',
                 *_data(small_mnist), *TINY, '--config.objective=iwae',
                 '--config.num_samples=2')
-  assert '| m2 | 100 | iwae | 2 | 1 |' in stdout
-  assert json.loads((tmp_path / 'm2' / 'results.json').read_text())['step'] == 14
+  results = json.loads((tmp_path / 'm2' / 'results.json').read_text())
+  assert results['step'] == 14
+  error = 100 * results['test_error_at_best_validation']
+  assert f'| m2 | 100 | iwae | 2 | 1 | {error:.2f} ± 0.00 |' in stdout
   m1, _ = trained_run
   stdout = _run('semi_supervised.py', f'--workdir={tmp_path / "m1m2"}', '--model=m1m2',
                 f'--config.m1_workdir={m1}', *_data(small_mnist), *TINY)
-  assert '| m1m2 | 100 | vae | 1 | 1 |' in stdout
+  run_dir = tmp_path / 'm1m2'
+  results = json.loads((run_dir / 'results.json').read_text())
+  error = 100 * results['test_error_at_best_validation']
+  assert f'| m1m2 | 100 | vae | 1 | 1 | {error:.2f} ± 0.00 |' in stdout
+  run = vaejax.load(run_dir)
+  test = data.load(small_mnist['dataset'], small_mnist['data_dir'])
+  assert np.mean(run.classify(test.test_images / 255.0) != test.test_labels) == pytest.approx(
+      results['test_error'])
 
 
 def test_bad_num_labels_is_one_line_error(small_mnist, tmp_path):

@@ -72,9 +72,9 @@ def test_summed_gradient_is_the_batch_size_times_the_mean():
   for optimizer in ('adam', 'released_adam'):  # The released Adam moves from step 2 on.
     config = tiny_config(optimizer=optimizer, batch_size=20)
     summed = trainstate.make_optimizer(tiny_config(**{**config, 'gradient_reduction': 'sum'}), 1)
+    mean = trainstate.make_optimizer(config, 1)
     np.testing.assert_allclose(_two_updates(summed, grads),
-                               _two_updates(trainstate.make_optimizer(config, 1), {'w': 20 * grads['w']}),
-                               rtol=1e-6)
+                               _two_updates(mean, {'w': 20 * grads['w']}), rtol=1e-6)
     assert np.all(_two_updates(summed, grads)[1] != 0)
 
 

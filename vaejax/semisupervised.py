@@ -114,7 +114,8 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   model = m2.make_model(config, dataset.train_images.shape[1], labelled.splits.num_classes)
   steps_per_epoch = batched // size
   return Experiment(labelled, image_shape, model, trainstate.objective_from_config(config),
-                    trainstate.make_optimizer(config, steps_per_epoch), trainstate.run_keys(config.seed),
+                    trainstate.make_optimizer(config, steps_per_epoch),
+                    trainstate.run_keys(config.seed),
                     classification_weight(config, num_train), steps_per_epoch)
 
 
