@@ -53,14 +53,19 @@ def test_ais_converges_to_the_linear_gaussian_log_px():
 
 
 def test_ais_and_importance_sampling_match_quadrature_on_a_2d_vae():
-  model, params = _vae((2,), (32,))
-  x = _test_images(8)
+  """On a sharpened decoder's own samples (as the BDMC test): the posterior is far from the
+  prior and from q, so that one importance sample misses log p(x) by ~2 nats (measured 2.06;
+  0.93 unsharpened); 5000 samples by 0.02, AIS with 200 steps by 0.08."""
+  model, params = _vae((2,), (32,), decoder_scale=4.0)
+  x, _ = ais.simulate(model, params, jax.random.key(5), 8)
   exact = quadrature.log_likelihood(model, params, x)
+  one = marginal.log_likelihood(model, params, x, jax.random.key(2), 'is', num_samples=1)
   is_ = marginal.log_likelihood(model, params, x, jax.random.key(2), 'is', num_samples=5000)
   ais_ = marginal.log_likelihood(model, params, x, jax.random.key(3), 'ais', num_steps=200,
                                  num_chains=16)
+  assert np.median(exact - one) > 1.5
   assert np.median(np.abs(is_ - exact)) < 0.05
-  assert np.median(np.abs(ais_ - exact)) < 0.05
+  assert np.median(np.abs(ais_ - exact)) < 0.15
 
 
 def test_two_layer_ais_from_prior_and_from_posterior_agree():

@@ -2,7 +2,8 @@
 
 A workdir describes its run completely: the config it was started with, one JSON line of
 metrics per logged event, TensorBoard scalars, and checkpoints of the whole train state, from
-which training resumes by itself.
+which training resumes by itself (vaejax/loop.py). One process trains in it at a time (lock),
+and restore() reads any trainer's run back.
 """
 
 import fcntl
