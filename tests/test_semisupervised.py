@@ -219,6 +219,11 @@ def test_load_classifies_and_samples_by_class(m2_run):
   error = np.mean(run.classify(x) != dataset.test_labels)
   assert error == pytest.approx(results['test_error'])
   assert run.sample(jax.random.key(0), 3, labels=[0, 1, 2]).shape == (3, 784)
+  log_px = run.log_likelihood(dataset.test_images[:4], jax.random.key(1), num_samples=3)
+  assert log_px.shape == (4,) and np.all(np.isfinite(log_px)) and np.all(log_px < 0)
+  for what in ('encode', 'decode', 'mean'):  # An M2 run has no unconditional encoder.
+    with pytest.raises(UserError, match=f'{what} is for unsupervised'):
+      getattr(run, what)(np.zeros((1, 784 if what == 'encode' else 8)))
 
 
 @pytest.mark.parametrize('overrides, message', [

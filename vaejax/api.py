@@ -82,7 +82,8 @@ class Run:
 
   def mean(self, z: ArrayLike) -> jax.Array:
     """The mean images [N, D] in [0, 1] given latents z [N, latent_dim]."""
-    return likelihoods.mean(self.decode(z))
+    return likelihoods.mean(models.decode_batch(self._vae('mean'), self.params,
+                                                jnp.asarray(z, jnp.float32)))
 
   def log_likelihood(self, x: ArrayLike, key: jax.Array, method: str = 'is',
                      **options) -> jax.Array:

@@ -7,9 +7,9 @@ and descends
   loss = -mean_unlabelled U(x) - mean_labelled L(x, y) + w * mean_labelled (-log q(y | x)),
 
 w = alpha * (training images) / num_labels, the released code's scaling (50 for 100 labels of
-MNIST's 50,000). The step is the unsupervised trainer's: jitted, scanned over the epoch with
-the state donated, step s drawing from fold_in(train_key, s), and the run directory is the same
-runs.RunDir (config.json, metrics.jsonl, TensorBoard, checkpoints, resume). Architecture 'm2'
+MNIST's 50,000). It trains on the one loop of every trainer (vaejax/loop.py): jitted, scanned
+over the epoch with the state donated, step s drawing from fold_in(train_key, s), the same
+runs.RunDir (config.json, metrics.jsonl, TensorBoard, checkpoints) and the same resume. Architecture 'm2'
 models the images (the config's likelihood); 'm1m2' models the posterior means of a trained
 unsupervised run (config.m1_workdir) with a Normal likelihood.
 """
