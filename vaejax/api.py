@@ -21,7 +21,7 @@ from vaejax import splits
 from vaejax import train
 from vaejax.errors import UserError
 from vaejax.m2 import M2
-from vaejax.models import VAE, Params, make_model
+from vaejax.models import VAE, Params
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,8 +142,7 @@ def load(workdir: str | os.PathLike) -> Run:
   else:
     image_shape = runs.read_run_info(workdir).get('image_shape') or data.load(
         config.dataset, config.data_dir or None).image_shape
-    model = make_model(config.architecture, config.latent_dim, tuple(image_shape),
-                       config.likelihood)
+    model = train.model_from_config(config, tuple(image_shape))
   optimizer = train.make_optimizer(config, steps_per_epoch=1)
   num_inputs = model.num_inputs if isinstance(model, M2) else model.num_pixels
   target = jax.eval_shape(lambda: train.init_state(model, optimizer, jax.random.key(0),

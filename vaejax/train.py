@@ -19,7 +19,7 @@ from vaejax import pictures
 from vaejax import runs
 from vaejax import sharding
 from vaejax.errors import UserError
-from vaejax.models import VAE, Params, make_model
+from vaejax.models import MNIST_SHAPE, VAE, Params, make_model
 from vaejax.objectives import Objective, make_objective
 
 SCHEDULES = ('constant', 'iwae', 'iwae_released')
@@ -83,9 +83,16 @@ def make_optimizer(config: ml_collections.ConfigDict,
   return optimizer
 
 
+def model_from_config(config: ml_collections.ConfigDict,
+                      image_shape: tuple[int, int, int] = MNIST_SHAPE) -> VAE:
+  """The config's VAE for images of image_shape."""
+  return make_model(config.architecture, config.latent_dim, image_shape, config.likelihood,
+                    tuple(config.mlp_hidden), config.activation)
+
+
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """One-line UserErrors for settings that cannot work (data-dependent checks come later)."""
-  make_model(config.architecture, 1, likelihood=config.likelihood)
+  model_from_config(config)
   make_objective(config.objective, config.num_samples, config.num_groups, config.ciwae_beta,
                  config.gradient_estimator)
   if config.latent_dim < 1:
@@ -209,8 +216,7 @@ def build(config: ml_collections.ConfigDict,
         train_images=data.fixed_binarization(dataset.train_images, train_key),
         test_images=data.fixed_binarization(dataset.test_images, test_key))
   steps_per_epoch = num_train // config.batch_size
-  model = make_model(config.architecture, config.latent_dim, dataset.image_shape,
-                     config.likelihood)
+  model = model_from_config(config, dataset.image_shape)
   return Experiment(dataset, model, objective_from_config(config),
                     make_optimizer(config, steps_per_epoch), keys, steps_per_epoch)
 
