@@ -31,11 +31,18 @@ _NUM_VALIDATION = flags.DEFINE_integer('num_validation', 10000,
 _SEED = flags.DEFINE_integer('seed', 0, 'The draw of the labelled images.')
 _LAYERS = flags.DEFINE_enum('layers', 'top', features.LAYERS,
                             'Two stochastic layers: the top latent or both.')
+_SCALING = flags.DEFINE_enum('scaling', 'standardized', features.SCALINGS,
+                             'Active units standardized, or the released code\'s units '
+                             '(posterior-mean std > 0.1) unscaled.')
+_BINARIZATIONS = flags.DEFINE_integer('binarizations', 0, 'The encoder\'s input: 0 grey '
+                                      'levels, or the mean over this many binarizations.')
+_STEP = flags.DEFINE_integer('step', None, 'Probe the checkpoint of this step (default: '
+                             'the newest).')
 
 
 def main(argv):
   del argv
-  run = vaejax.load(_WORKDIR.value)
+  run = vaejax.load(_WORKDIR.value, step=_STEP.value)
   if not isinstance(run.model, vaejax.models.VAE):
     raise vaejax.UserError(f'{_WORKDIR.value} is not an unsupervised VAE run')
   dataset = data.load(run.config.dataset, run.config.data_dir or None)
@@ -44,9 +51,13 @@ def main(argv):
   key = vaejax.train.run_keys(_SEED.value).analysis
   rows = {}
   start = time.monotonic()
-  latent = features.dataset_features(run.model, run.params, dataset, key, _LAYERS.value)[0]
-  rows['latent means'] = classifiers.probe(latent.train_images, latent.train_labels,
-                                           latent.test_images, latent.test_labels, s, key)
+  feature_map = features.make_feature_map(
+      run.model, run.params, dataset.train_images / 255.0, s.unlabelled, key, _LAYERS.value,
+      _BINARIZATIONS.value, _SCALING.value)
+  rows['latent means'] = classifiers.probe(
+      feature_map(dataset.train_images / 255.0), dataset.train_labels,
+      feature_map(dataset.test_images / 255.0), dataset.test_labels, s, key)
+  rows['latent means']['units'] = int(feature_map.units.size)
   rows['latent means']['seconds'] = time.monotonic() - start
   start = time.monotonic()
   rows['pixels'] = classifiers.probe(dataset.train_images / 255.0, dataset.train_labels,
@@ -58,8 +69,9 @@ def main(argv):
     print(f"| {name} | {_NUM_LABELS.value} | {r['classifier']} (l2 {r['l2']:g}) | "
           f"{100 * r['validation_error']:.2f} | {100 * r['test_error']:.2f} | "
           f"{r['test_ece']:.3f} |")
-  out = pathlib.Path(_WORKDIR.value) / f'features_n{_NUM_LABELS.value}_seed{_SEED.value}.json'
-  out.write_text(json.dumps(rows, indent=2) + '\n')
+  name = (f'features_n{_NUM_LABELS.value}_seed{_SEED.value}_step{run.step}_{_SCALING.value}'
+          f'_b{_BINARIZATIONS.value}.json')
+  (pathlib.Path(_WORKDIR.value) / name).write_text(json.dumps(rows, indent=2) + '\n')
 
 
 if __name__ == '__main__':

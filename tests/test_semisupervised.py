@@ -117,29 +117,6 @@ def test_classifier_metrics_against_their_definitions():
                              (0.1 + 0.6 + 0.3 + 0.55) / 4)
 
 
-def test_unlabelled_images_labels_never_reach_training(small_mnist):
-  config = small_config(small_mnist)
-  dataset = data.load(config.dataset, config.data_dir)
-  s = splits.make_splits(dataset.train_labels, 100, 500, 0)
-  permuted = dataset.train_labels.copy()
-  permuted[s.unlabelled] = np.random.default_rng(0).permutation(permuted[s.unlabelled])
-  model = semisupervised.make_model(config, 784, 10)
-  objective = train.objective_from_config(config)
-  optimizer = train.make_optimizer(config, 1)
-  epoch = semisupervised.make_train_epoch(
-      semisupervised.make_train_step(model, objective, 50.0, optimizer),
-      len(s.unlabelled), 100, len(s.labelled), 50)
-  keys = train.run_keys(0)
-  states = []
-  for labels in (dataset.train_labels, permuted):
-    d = splits.split_dataset(dataset._replace(train_labels=labels), s)
-    state = train.init_state(model, optimizer, keys.init, jnp.full(784, 0.13))
-    state, _ = epoch(state, d.unlabelled_x, d.labelled_x, d.labelled_y, keys.data, keys.train,
-                     0)
-    states.append(jax.device_get(state.params))
-  jax.tree.map(np.testing.assert_array_equal, *states)
-
-
 @pytest.fixture(scope='module')
 def m2_run(small_mnist, tmp_path_factory):
   workdir = tmp_path_factory.mktemp('m2')

@@ -3,6 +3,7 @@
 import dataclasses
 import functools
 import os
+import pathlib
 from typing import Callable
 
 import jax
@@ -123,22 +124,40 @@ def _sample(model, params, key, n):
   return model.sample(params, key, n)
 
 
-def load(workdir: str | os.PathLike) -> Run:
-  """Restores a run's config and the parameters of its newest complete checkpoint.
+def load(workdir: str | os.PathLike, params: str = 'best', step: int | None = None) -> Run:
+  """Restores a run's config and parameters.
 
   The images' shape comes from the run's run.json (runs from before it: from its dataset);
-  an M2 run also reads its dataset for its classes, and an m1m2 run loads its M1 run.
+  an M2 run also reads its dataset for its classes, and an m1m2 run the M1 feature map saved
+  in it.
+
+  Args:
+    workdir: the run directory.
+    params: for a semi-supervised run, 'best' (default): the parameters of the least
+      validation error, those its results report; or 'last': its newest checkpoint's.
+      Unsupervised runs have only their newest checkpoint's.
+    step: the checkpoint to restore instead (e.g. to follow how features change as a run
+      trains); None: as `params` says.
   """
+  if params not in ('best', 'last'):
+    raise UserError(f"params must be 'best' or 'last', got {params!r}")
   config = runs.read_config(workdir)
   inputs = None
   if config.architecture in semisupervised.ARCHITECTURES:
     dataset = data.load(config.dataset, config.data_dir or None)
     num_inputs = dataset.train_images.shape[1]
     if config.architecture == 'm1m2':
-      inputs = semisupervised.m1_features(config, dataset)[1]
-      num_inputs = len(inputs.mean)
+      if not (pathlib.Path(workdir) / semisupervised.M1_FILE).exists():
+        raise UserError(f'{workdir} is an m1m2 run from before M1 feature maps were saved in '
+                        'the run directory: train it again')
+      inputs = semisupervised.read_feature_map(str(workdir))[0]
+      num_inputs = len(inputs.units)
     model = semisupervised.make_model(config, num_inputs,
                                       splits.num_classes(dataset.train_labels))
+    best = (semisupervised.read_best_params(str(workdir))
+            if params == 'best' and step is None else None)
+    if best is not None:
+      return Run(config, model, best[0], best[1], inputs)
   else:
     image_shape = runs.read_run_info(workdir).get('image_shape') or data.load(
         config.dataset, config.data_dir or None).image_shape
@@ -148,9 +167,12 @@ def load(workdir: str | os.PathLike) -> Run:
   target = jax.eval_shape(lambda: train.init_state(model, optimizer, jax.random.key(0),
                                                    jnp.zeros(num_inputs)))
   checkpoints = runs.Checkpoints(workdir)
-  step = max(checkpoints.verified_steps(), default=None)
-  if step is None:
+  verified = checkpoints.verified_steps()
+  if step is None and not verified:
     raise UserError(f'{workdir} holds no complete checkpoint yet')
+  if step is not None and step not in verified:
+    raise UserError(f'{workdir} holds no complete checkpoint at step {step}; it has {verified}')
+  step = max(verified) if step is None else step
   state = checkpoints.restore(step, target)
   checkpoints.close()
   return Run(config, model, state.params, step, inputs)

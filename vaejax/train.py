@@ -173,9 +173,10 @@ def make_train_epoch(train_step: Callable, num_examples: int, batch_size: int,
   return train_epoch
 
 
-def init_state(model: VAE, optimizer: optax.GradientTransformation, key: jax.Array,
-               pixel_mean: Any) -> TrainState:
-  params = model.init(key, pixel_mean)
+def init_state(model: Any, optimizer: optax.GradientTransformation, key: jax.Array,
+               *init_args: Any) -> TrainState:
+  """A fresh state: model.init(key, *init_args) (e.g. the pixel mean) and the optimizer's."""
+  params = model.init(key, *init_args)
   return TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32))
 
 

@@ -18,11 +18,15 @@ def get_config() -> ml_collections.ConfigDict:
   config.architecture = 'm2'  # or 'm1m2': M2 on the latent means of the run m1_workdir
   config.m1_workdir = ''
   config.m1_layers = 'top'  # or 'all' (two stochastic layers)
+  config.m1_scaling = 'standardized'  # or 'released': units of posterior-mean std > 0.1, unscaled
+  config.m1_binarizations = 0  # M1's input: 0 grey levels; > 0 that many binarizations
   config.num_labels = 100  # a multiple of the classes, or 0: every image labelled
   config.num_validation = 10000  # the last training images, for model selection only
   config.hidden_units = 300  # 500 for more than 100 labels
   config.alpha = 0.1
   config.labelled_batch_size = 100
+  config.weighting = 'parts'  # or 'images' (vaejax/semisupervised.py)
+  config.classifier_input = 'binarized'  # what q(y | x) trains on; or 'grey'
   config.objective = 'vae'  # or 'iwae' with num_samples = K
   config.num_samples = 1
   config.batch_size = 100
