@@ -48,5 +48,6 @@ def test_features_probe_beside_pixels(trained_run):
   workdir, _ = trained_run
   stdout = _run('features.py', f'--workdir={workdir}', '--num_labels=50', '--num_validation=1000')
   assert '| latent means | 50 |' in stdout and '| pixels | 50 |' in stdout
-  rows = json.loads((workdir / 'features_n50_seed0.json').read_text())
+  [path] = workdir.glob('features_n50_seed0_step*_standardized_b0.json')
+  rows = json.loads(path.read_text())
   assert 0 <= rows['latent means']['test_error'] < 0.9

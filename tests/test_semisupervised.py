@@ -176,7 +176,7 @@ def test_load_classifies_and_samples_by_class(m2_run):
   assert run.class_probs(x[:5]).shape == (5, 10)
   np.testing.assert_allclose(run.class_probs(x[:5]).sum(axis=1), 1, rtol=1e-5)
   error = np.mean(run.classify(x) != dataset.test_labels)
-  assert error == pytest.approx(results['test_error'])
+  assert error == pytest.approx(results['test_error_at_best_validation'])
   assert run.sample(jax.random.key(0), 3, labels=[0, 1, 2]).shape == (3, 784)
 
 
