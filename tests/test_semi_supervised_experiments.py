@@ -51,3 +51,14 @@ def test_features_probe_beside_pixels(trained_run):
   [path] = workdir.glob('features_n50_seed0_step*_standardized_b0.json')
   rows = json.loads(path.read_text())
   assert 0 <= rows['latent means']['test_error'] < 0.9
+
+
+def test_m2_benchmark_times_both_weightings_beside_the_plain_step():
+  for weighting in ('parts', 'images'):
+    out = _run('benchmark_m2.py', '--seconds=0.1', '--steps_per_call=3', '--hidden_units=16',
+               '--batch_size=10', '--labelled_batch_size=2', f'--weighting={weighting}',
+               folder='scripts')
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result['weighting'] == weighting
+    assert result['examples_per_s'] > 0 and result['plain_examples_per_s'] > 0
+    assert result['ratio'] == result['examples_per_s'] / result['plain_examples_per_s']
