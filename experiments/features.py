@@ -6,8 +6,9 @@ Fits multinomial logistic regression and an MLP (chosen on the last 10,000 train
 on the posterior means E_q[z | x] of num_labels labelled training images (num_labels / C per
 class, a draw fixed by --seed and N, the same as the semi-supervised runs'), and the same
 classifiers on the raw pixels of the same images; prints both test errors and writes them to
-WORKDIR/features_n<N>_seed<S>.json. With the 10-epoch run of vaejax/configs/quick.py and 100
-labels, expect about 30% against the pixels' 25%: its latent means are weaker features than
+WORKDIR/features_n<N>_seed<S>_step<STEP>_<SCALING>_b<BINARIZATIONS>[_logistic].json
+(--classifiers=logistic: logistic regression only). With the 10-epoch run of
+vaejax/configs/quick.py and 100 labels, expect about 30% against the pixels' 25%: its latent means are weaker features than
 the pixels at this number of labels (README).
 """
 
@@ -36,6 +37,9 @@ _SCALING = flags.DEFINE_enum('scaling', 'standardized', features.SCALINGS,
                              '(posterior-mean std > 0.1) unscaled.')
 _BINARIZATIONS = flags.DEFINE_integer('binarizations', 0, 'The encoder\'s input: 0 grey '
                                       'levels, or the mean over this many binarizations.')
+_CLASSIFIERS = flags.DEFINE_enum('classifiers', 'both', ('both', 'logistic'),
+                                 'Logistic regression and an MLP (the better on validation), '
+                                 'or logistic regression alone.')
 _STEP = flags.DEFINE_integer('step', None, 'Probe the checkpoint of this step (default: '
                              'the newest).')
 
@@ -49,6 +53,7 @@ def main(argv):
   s = splits.make_splits(dataset.train_labels, _NUM_LABELS.value, _NUM_VALIDATION.value,
                          _SEED.value)
   key = vaejax.train.run_keys(_SEED.value).analysis
+  hiddens = ((),) if _CLASSIFIERS.value == 'logistic' else ((), (500,))
   rows = {}
   start = time.monotonic()
   feature_map = features.make_feature_map(
@@ -56,12 +61,13 @@ def main(argv):
       _BINARIZATIONS.value, _SCALING.value)
   rows['latent means'] = classifiers.probe(
       feature_map(dataset.train_images / 255.0), dataset.train_labels,
-      feature_map(dataset.test_images / 255.0), dataset.test_labels, s, key)
+      feature_map(dataset.test_images / 255.0), dataset.test_labels, s, key, hiddens)
   rows['latent means']['units'] = int(feature_map.units.size)
   rows['latent means']['seconds'] = time.monotonic() - start
   start = time.monotonic()
   rows['pixels'] = classifiers.probe(dataset.train_images / 255.0, dataset.train_labels,
-                                     dataset.test_images / 255.0, dataset.test_labels, s, key)
+                                     dataset.test_images / 255.0, dataset.test_labels, s, key,
+                                     hiddens)
   rows['pixels']['seconds'] = time.monotonic() - start
   print(f'| input | labels | classifier | validation error % | test error % | test ECE |\n'
         f'|---|---|---|---|---|---|')
@@ -70,7 +76,8 @@ def main(argv):
           f"{100 * r['validation_error']:.2f} | {100 * r['test_error']:.2f} | "
           f"{r['test_ece']:.3f} |")
   name = (f'features_n{_NUM_LABELS.value}_seed{_SEED.value}_step{run.step}_{_SCALING.value}'
-          f'_b{_BINARIZATIONS.value}.json')
+          f'_b{_BINARIZATIONS.value}{"_logistic" if _CLASSIFIERS.value == "logistic" else ""}'
+          '.json')
   (pathlib.Path(_WORKDIR.value) / name).write_text(json.dumps(rows, indent=2) + '\n')
 
 
