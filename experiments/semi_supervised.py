@@ -26,6 +26,7 @@ import time
 
 from absl import flags
 from absl import logging
+from matplotlib import figure
 import numpy as np
 from ml_collections import config_flags
 
@@ -35,6 +36,7 @@ import published
 from vaejax import classifiers
 from vaejax import data
 from vaejax import features
+from vaejax import runs
 from vaejax import semisupervised
 from vaejax import splits
 
@@ -201,6 +203,46 @@ def main(argv):
   print(markdown_table([summary]), end='')
   if seeds is not None:
     record(workdir, summary)
+    if not m1:
+      run_dirs = [workdir / f'{_MODEL.value}_n{config.num_labels}_seed{s}' for s in seeds]
+      plot_runs(workdir, f'{_MODEL.value}_n{config.num_labels}', run_dirs, summary)
+
+
+def plot_runs(workdir: pathlib.Path, name: str, run_dirs: list[pathlib.Path],
+              summary: dict) -> None:
+  """WORKDIR/error_vs_epoch_<name>.png (every draw's validation and test error at each
+  evaluation) and reliability_<name>.png (the reliability diagram of the best draw's q(y | x)
+  on the test set, the parameters of its least validation error)."""
+  fig = figure.Figure(figsize=(6, 4))
+  ax = fig.subplots()
+  for seed, run_dir in zip(summary['seeds'], run_dirs):
+    records = runs.MetricsLog(run_dir).records()
+    steps_per_epoch = next(r['step'] // r['epoch'] for r in records if r['split'] == 'train')
+    evaluations = [r for r in records if 'validation_error' in r]
+    epochs = [r['step'] / steps_per_epoch for r in evaluations]
+    line, = ax.plot(epochs, [100 * r['test_error'] for r in evaluations],
+                    label=f'draw {seed}, test')
+    ax.plot(epochs, [100 * r['validation_error'] for r in evaluations], '--',
+            color=line.get_color(), label=f'draw {seed}, validation')
+  ax.set(xlabel='epoch', ylabel='error %', title=name)
+  ax.legend(fontsize=6)
+  fig.savefig(workdir / f'error_vs_epoch_{name}.png', dpi=120)
+  best = run_dirs[int(np.argmin(summary['test_error']))]
+  run = vaejax.load(best)
+  dataset = data.load(run.config.dataset, run.config.data_dir or None)
+  probs = run.class_probs(dataset.test_images / 255.0)
+  confidence, accuracy, share = classifiers.reliability(probs, dataset.test_labels)
+  fig = figure.Figure(figsize=(4, 4))
+  ax = fig.subplots()
+  centres = (np.arange(classifiers.ECE_BINS) + 0.5) / classifiers.ECE_BINS
+  ax.bar(centres, np.nan_to_num(accuracy), width=1 / classifiers.ECE_BINS, edgecolor='k',
+         label='accuracy')
+  ax.plot([0, 1], [0, 1], 'k--', label='calibrated')
+  ece = classifiers.expected_calibration_error(probs, dataset.test_labels)
+  ax.set(xlabel='confidence', ylabel='accuracy', xlim=(0, 1), ylim=(0, 1),
+         title=f'{best.name}: ECE {ece:.3f}')
+  ax.legend(fontsize=7)
+  fig.savefig(workdir / f'reliability_{name}.png', dpi=120)
 
 
 if __name__ == '__main__':

@@ -33,8 +33,10 @@ def test_m2_and_m1m2_single_runs(trained_run, small_mnist, tmp_path):
   assert json.loads((tmp_path / 'm2' / 'results.json').read_text())['step'] == 14
   m1, _ = trained_run
   stdout = _run('semi_supervised.py', f'--workdir={tmp_path / "m1m2"}', '--model=m1m2',
-                f'--config.m1_workdir={m1}', *_data(small_mnist), *TINY)
+                '--seeds=0', f'--config.m1_workdir={m1}', *_data(small_mnist), *TINY)
   assert '| m1m2 | 100 | vae | 1 | 1 |' in stdout
+  for picture in ('error_vs_epoch_m1m2_n100.png', 'reliability_m1m2_n100.png'):
+    assert (tmp_path / 'm1m2' / picture).stat().st_size > 1000
 
 
 def test_bad_num_labels_is_one_line_error(small_mnist, tmp_path):
