@@ -26,6 +26,7 @@ import time
 
 from absl import flags
 from absl import logging
+from matplotlib import figure
 import numpy as np
 from ml_collections import config_flags
 
@@ -34,6 +35,8 @@ import cli
 import published
 from vaejax import classifiers
 from vaejax import data
+from vaejax import features
+from vaejax import runs
 from vaejax import semisupervised
 from vaejax import splits
 
@@ -50,13 +53,16 @@ _SEEDS = flags.DEFINE_list('seeds', None, 'Label draws: one run each, and result
 PROBE_FILE = 'probe.json'
 
 
-def _cached(path: pathlib.Path, compute) -> dict:
-  """compute()'s dict, stored at path the first time and read back afterwards."""
+def _cached(path: pathlib.Path, key: dict, compute) -> dict:
+  """compute()'s dict, stored at path the first time with `key` (what changes it) and read
+  back afterwards while the key is the same."""
   if path.exists():
-    return json.loads(path.read_text())
+    stored = json.loads(path.read_text())
+    if stored.get('key') == key:
+      return stored['result']
   result = compute()
   path.parent.mkdir(parents=True, exist_ok=True)
-  path.write_text(json.dumps(result, indent=2) + '\n')
+  path.write_text(json.dumps({'key': key, 'result': result}, indent=2) + '\n')
   return result
 
 
@@ -78,27 +84,44 @@ def labelled_split(config) -> tuple[data.Dataset, splits.Splits]:
                                      config.num_validation, config.seed)
 
 
+def _split_key(config) -> dict:
+  return {k: config[k] for k in ('dataset', 'num_labels', 'num_validation', 'seed')}
+
+
 def m1_probe(config, run_dir: pathlib.Path) -> dict:
-  """M1: a classifier on the M1 run's standardized latent means of the labelled images."""
+  """M1: a classifier on the M1 run's latent means of the labelled images (the feature map
+  of config.m1_scaling and m1_binarizations, at the M1 run's newest checkpoint)."""
+  m1 = vaejax.load(config.m1_workdir)
+  key = {**_split_key(config), 'm1_workdir': str(pathlib.Path(config.m1_workdir).resolve()),
+         'm1_step': m1.step, **{k: config[k] for k in ('m1_layers', 'm1_scaling',
+                                                       'm1_binarizations')}}
+
   def compute():
     start = time.monotonic()
     dataset, s = labelled_split(config)
-    m1 = semisupervised.m1_features(config, dataset)[0]
-    result = classifiers.probe(m1.train_images, m1.train_labels, m1.test_images,
-                               m1.test_labels, s, vaejax.trainstate.run_keys(config.seed).analysis)
+    feature_map = features.make_feature_map(
+        m1.model, m1.params, dataset.train_images / 255.0, s.unlabelled,
+        vaejax.trainstate.run_keys(config.seed).analysis, config.m1_layers,
+        config.m1_binarizations, config.m1_scaling)
+    result = classifiers.probe(feature_map(dataset.train_images / 255.0), dataset.train_labels,
+                               feature_map(dataset.test_images / 255.0), dataset.test_labels,
+                               s, vaejax.trainstate.run_keys(config.seed).analysis)
     return {**result, 'seconds': time.monotonic() - start}
-  return _cached(run_dir / PROBE_FILE, compute)
+  return _cached(run_dir / PROBE_FILE, key, compute)
 
 
 def baseline(config, workdir: pathlib.Path) -> dict:
-  """M2's classifier network trained on the labelled images alone (cached per N and seed)."""
+  """M2's classifier network trained on the labelled images alone (cached per dataset, N,
+  validation size, hidden units and seed)."""
   def compute():
     dataset, s = labelled_split(config)
     return classifiers.probe(dataset.train_images / 255.0, dataset.train_labels,
                              dataset.test_images / 255.0, dataset.test_labels, s,
                              vaejax.trainstate.run_keys(config.seed).analysis,
                              hiddens=((config.hidden_units,),))
-  return _cached(workdir / f'baseline_n{config.num_labels}_seed{config.seed}.json', compute)
+  key = {**_split_key(config), 'hidden_units': config.hidden_units}
+  return _cached(workdir / f'baseline_n{config.num_labels}_seed{config.seed}.json', key,
+                 compute)
 
 
 def train_one(config, run_dir: pathlib.Path) -> dict:
@@ -109,13 +132,16 @@ def train_one(config, run_dir: pathlib.Path) -> dict:
   return {'test_error': results['test_error_at_best_validation'],
           'last_test_error': results['test_error'],
           'validation_error': results['best_validation_error'],
-          'test_ece': results['test_ece'], 'nll': results['nll'],
+          'test_ece': results['test_ece_at_best_validation'], 'nll': results['nll'],
           'seconds': results['train_seconds']}
 
 
 def _mean_sd(values) -> str:
+  """Mean ± sample standard deviation (ddof 1) in percent; the mean alone for one value."""
   values = 100 * np.asarray(values, float)
-  return f'{values.mean():.2f} ± {values.std():.2f}'
+  if values.size == 1:
+    return f'{values[0]:.2f}'
+  return f'{values.mean():.2f} ± {values.std(ddof=1):.2f}'
 
 
 KEY = ('model', 'dataset', 'num_labels', 'objective', 'k')
@@ -124,17 +150,18 @@ KEY = ('model', 'dataset', 'num_labels', 'objective', 'k')
 def markdown_table(summaries: list[dict]) -> str:
   """A row per summary: the test error beside Kingma et al.'s (MNIST only) and the
   supervised-only baseline's."""
-  lines = ['| model | labels | objective | K | seeds | test error % | published | '
-           'supervised-only % (published NN) | test ECE | minutes per seed |',
-           '|---|---|---|---|---|---|---|---|---|---|']
+  lines = ['| model | labels | objective | K | seeds | test error % | worst draw % | published '
+           '| supervised-only % (published NN) | test ECE (supervised-only) | minutes per seed |',
+           '|---|---|---|---|---|---|---|---|---|---|---|']
   for s in summaries:
     table = published.SEMI_SUPERVISED_TABLE if s['dataset'] == 'mnist' else {}
     published_error = table.get(s['model'], {}).get(s['num_labels'])
     nn_error = table.get('nn', {}).get(s['num_labels'])
     lines.append(
         f"| {s['model']} | {s['num_labels']} | {s['objective']} | {s['k']} | "
-        f"{len(s['seeds'])} | {_mean_sd(s['test_error'])} | {published_error} | "
-        f"{_mean_sd(s['baseline_error'])} ({nn_error}) | {np.mean(s['test_ece']):.3f} | "
+        f"{len(s['seeds'])} | {_mean_sd(s['test_error'])} | {100 * max(s['test_error']):.2f} | "
+        f"{published_error} | {_mean_sd(s['baseline_error'])} ({nn_error}) | "
+        f"{np.mean(s['test_ece']):.3f} ({np.mean(s.get('baseline_ece', [np.nan])):.3f}) | "
         f"{np.mean(s['seconds']) / 60:.1f} |")
   return '\n'.join(lines) + '\n'
 
@@ -163,8 +190,10 @@ def main(argv):
     seed_config.seed = seed
     run_dir = workdir if seeds is None else (
         workdir / f'{_MODEL.value}_n{config.num_labels}_seed{seed}')
+    supervised_only = baseline(seed_config, workdir)
     rows.append({'seed': seed, **train_one(seed_config, run_dir),
-                 'baseline_error': baseline(seed_config, workdir)['test_error']})
+                 'baseline_error': supervised_only['test_error'],
+                 'baseline_ece': supervised_only['test_ece']})
     logging.info('seed %d: test error %.2f%% (supervised-only %.2f%%)', seed,
                  100 * rows[-1]['test_error'], 100 * rows[-1]['baseline_error'])
   m1 = _MODEL.value == 'm1'
@@ -174,6 +203,46 @@ def main(argv):
   print(markdown_table([summary]), end='')
   if seeds is not None:
     record(workdir, summary)
+    if not m1:
+      run_dirs = [workdir / f'{_MODEL.value}_n{config.num_labels}_seed{s}' for s in seeds]
+      plot_runs(workdir, f'{_MODEL.value}_n{config.num_labels}', run_dirs, summary)
+
+
+def plot_runs(workdir: pathlib.Path, name: str, run_dirs: list[pathlib.Path],
+              summary: dict) -> None:
+  """WORKDIR/error_vs_epoch_<name>.png (every draw's validation and test error at each
+  evaluation) and reliability_<name>.png (the reliability diagram of the best draw's q(y | x)
+  on the test set, the parameters of its least validation error)."""
+  fig = figure.Figure(figsize=(6, 4))
+  ax = fig.subplots()
+  for seed, run_dir in zip(summary['seeds'], run_dirs):
+    records = runs.MetricsLog(run_dir).records()
+    steps_per_epoch = next(r['step'] // r['epoch'] for r in records if r['split'] == 'train')
+    evaluations = [r for r in records if 'validation_error' in r]
+    epochs = [r['step'] / steps_per_epoch for r in evaluations]
+    line, = ax.plot(epochs, [100 * r['test_error'] for r in evaluations],
+                    label=f'draw {seed}, test')
+    ax.plot(epochs, [100 * r['validation_error'] for r in evaluations], '--',
+            color=line.get_color(), label=f'draw {seed}, validation')
+  ax.set(xlabel='epoch', ylabel='error %', title=name)
+  ax.legend(fontsize=6)
+  fig.savefig(workdir / f'error_vs_epoch_{name}.png', dpi=120)
+  best = run_dirs[int(np.argmin(summary['test_error']))]
+  run = vaejax.load(best)
+  dataset = data.load(run.config.dataset, run.config.data_dir or None)
+  probs = run.class_probs(dataset.test_images / 255.0)
+  confidence, accuracy, share = classifiers.reliability(probs, dataset.test_labels)
+  fig = figure.Figure(figsize=(4, 4))
+  ax = fig.subplots()
+  centres = (np.arange(classifiers.ECE_BINS) + 0.5) / classifiers.ECE_BINS
+  ax.bar(centres, np.nan_to_num(accuracy), width=1 / classifiers.ECE_BINS, edgecolor='k',
+         label='accuracy')
+  ax.plot([0, 1], [0, 1], 'k--', label='calibrated')
+  ece = classifiers.expected_calibration_error(probs, dataset.test_labels)
+  ax.set(xlabel='confidence', ylabel='accuracy', xlim=(0, 1), ylim=(0, 1),
+         title=f'{best.name}: ECE {ece:.3f}')
+  ax.legend(fontsize=7)
+  fig.savefig(workdir / f'reliability_{name}.png', dpi=120)
 
 
 if __name__ == '__main__':

@@ -39,18 +39,20 @@ def test_m2_and_m1m2_single_runs(trained_run, small_mnist, tmp_path):
   results = json.loads((tmp_path / 'm2' / 'results.json').read_text())
   assert results['step'] == 14
   error = 100 * results['test_error_at_best_validation']
-  assert f'| m2 | 100 | iwae | 2 | 1 | {error:.2f} ± 0.00 |' in stdout
+  assert f'| m2 | 100 | iwae | 2 | 1 | {error:.2f} | {error:.2f} |' in stdout
   m1, _ = trained_run
   stdout = _run('semi_supervised.py', f'--workdir={tmp_path / "m1m2"}', '--model=m1m2',
-                f'--config.m1_workdir={m1}', *_data(small_mnist), *TINY)
-  run_dir = tmp_path / 'm1m2'
+                '--seeds=0', f'--config.m1_workdir={m1}', *_data(small_mnist), *TINY)
+  for picture in ('error_vs_epoch_m1m2_n100.png', 'reliability_m1m2_n100.png'):
+    assert (tmp_path / 'm1m2' / picture).stat().st_size > 1000
+  run_dir = tmp_path / 'm1m2' / 'm1m2_n100_seed0'
   results = json.loads((run_dir / 'results.json').read_text())
   error = 100 * results['test_error_at_best_validation']
-  assert f'| m1m2 | 100 | vae | 1 | 1 | {error:.2f} ± 0.00 |' in stdout
+  assert f'| m1m2 | 100 | vae | 1 | 1 | {error:.2f} | {error:.2f} |' in stdout
   run = vaejax.load(run_dir)
   test = data.load(small_mnist['dataset'], small_mnist['data_dir'])
   assert np.mean(run.classify(test.test_images / 255.0) != test.test_labels) == pytest.approx(
-      results['test_error'])
+      results['test_error_at_best_validation'])
 
 
 def test_bad_num_labels_is_one_line_error(small_mnist, tmp_path):
@@ -64,5 +66,17 @@ def test_features_probe_beside_pixels(trained_run):
   workdir, _ = trained_run
   stdout = _run('features.py', f'--workdir={workdir}', '--num_labels=50', '--num_validation=1000')
   assert '| latent means | 50 |' in stdout and '| pixels | 50 |' in stdout
-  rows = json.loads((workdir / 'features_n50_seed0.json').read_text())
+  [path] = workdir.glob('features_n50_seed0_step*_standardized_b0.json')
+  rows = json.loads(path.read_text())
   assert 0 <= rows['latent means']['test_error'] < 0.9
+
+
+def test_m2_benchmark_times_both_weightings_beside_the_plain_step():
+  for weighting in ('parts', 'images'):
+    out = _run('benchmark_m2.py', '--seconds=0.1', '--steps_per_call=3', '--hidden_units=16',
+               '--batch_size=10', '--labelled_batch_size=2', f'--weighting={weighting}',
+               folder='scripts')
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result['weighting'] == weighting
+    assert result['examples_per_s'] > 0 and result['plain_examples_per_s'] > 0
+    assert result['ratio'] == result['examples_per_s'] / result['plain_examples_per_s']

@@ -8,6 +8,7 @@ images. Asking a run for what its model does not have is a one-line UserError.
 import dataclasses
 import functools
 import os
+import pathlib
 from typing import Callable
 
 import jax
@@ -16,7 +17,6 @@ import ml_collections
 import numpy as np
 from jax.typing import ArrayLike
 
-from vaejax import data
 from vaejax import likelihoods
 from vaejax import marginal
 from vaejax import models
@@ -151,14 +151,30 @@ def _sample(model, params, key, n):
   return model.sample(params, key, n)
 
 
-def load(workdir: str | os.PathLike) -> Run:
-  """A run's config, model and the parameters of its newest complete checkpoint
-  (runs.restore): no dataset is needed, except by an m1m2 run, which maps images to its M1
-  run's features with it."""
-  restored = runs.restore(workdir)
+def load(workdir: str | os.PathLike, params: str = 'best', step: int | None = None) -> Run:
+  """A run's config, model and parameters (runs.restore): no dataset is needed, and an m1m2
+  run maps images to its M1 features with the feature map saved in it.
+
+  Args:
+    workdir: the run directory.
+    params: for a semi-supervised run, 'best' (default): the parameters of the least
+      validation error, those its results report; or 'last': its newest checkpoint's.
+      Unsupervised runs have only their newest checkpoint's.
+    step: the checkpoint to restore instead (e.g. to follow how features change as a run
+      trains); None: as `params` says.
+  """
+  if params not in ('best', 'last'):
+    raise UserError(f"params must be 'best' or 'last', got {params!r}")
+  config = runs.read_config(workdir)
   inputs = None
-  if restored.config.architecture == 'm1m2':
-    config = restored.config
-    inputs = semisupervised.m1_features(config, data.load(config.dataset,
-                                                          config.data_dir or None))[1]
+  if config.architecture == 'm1m2':
+    if not (pathlib.Path(workdir) / semisupervised.M1_FILE).exists():
+      raise UserError(f'{workdir} is an m1m2 run from before M1 feature maps were saved in '
+                      'the run directory: train it again')
+    inputs = semisupervised.read_feature_map(str(workdir))[0]
+  restored = runs.restore(workdir, step)
+  best = (semisupervised.read_best_params(str(workdir))
+          if isinstance(restored.model, M2) and params == 'best' and step is None else None)
+  if best is not None:
+    return Run(config, restored.model, best[0], best[1], inputs)
   return Run(*restored, inputs)

@@ -55,24 +55,33 @@ def error_rate(logits: np.ndarray, labels: np.ndarray) -> float:
   return float(np.mean(np.argmax(logits, axis=-1) != labels))
 
 
-def expected_calibration_error(probs: np.ndarray, labels: np.ndarray,
-                               num_bins: int = ECE_BINS) -> float:
-  """ECE: sum over equal-width confidence bins of |accuracy - confidence| * (bin's share).
+def reliability(probs: np.ndarray, labels: np.ndarray,
+                num_bins: int = ECE_BINS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """The reliability diagram's bins: equal-width bins of the top probability over [0, 1].
 
   Args:
     probs: class probabilities [N, C].
     labels: integer labels [N].
-    num_bins: bins of the top probability over [0, 1].
+    num_bins: the number of bins.
+
+  Returns:
+    (confidence, accuracy, share), each [num_bins]: the mean top probability and the
+    accuracy of the examples in each bin (NaN where it is empty), and its share of them.
   """
   confidence = probs.max(axis=-1)
   correct = np.argmax(probs, axis=-1) == labels
   bins = np.minimum((confidence * num_bins).astype(int), num_bins - 1)
-  ece = 0.0
-  for b in range(num_bins):
-    in_bin = bins == b
-    if in_bin.any():
-      ece += abs(correct[in_bin].mean() - confidence[in_bin].mean()) * in_bin.mean()
-  return float(ece)
+  share = np.bincount(bins, minlength=num_bins) / len(bins)
+  with np.errstate(invalid='ignore'):
+    mean = lambda v: np.bincount(bins, v, minlength=num_bins) / (share * len(bins))
+    return mean(confidence), mean(correct.astype(float)), share
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray,
+                               num_bins: int = ECE_BINS) -> float:
+  """ECE: sum over the reliability bins of |accuracy - confidence| * (bin's share)."""
+  confidence, accuracy, share = reliability(probs, labels, num_bins)
+  return float(np.nansum(np.abs(accuracy - confidence) * share))
 
 
 @functools.partial(jax.jit, static_argnames=('hidden', 'num_classes', 'rounds', 'steps_per_round'))

@@ -43,6 +43,27 @@ def _example_stats(model: VAE, params: Params, x: jax.Array, key: jax.Array,
           'log_px_given_z': means[2]}
 
 
+def logmeanexp_in_chunks(log_weights, key: jax.Array, num_samples: int,
+                         chunk_size: int) -> jax.Array:
+  """log (1/N) sum_j exp(log_weights(keys)[j]) over N = num_samples draws, chunk_size at a
+  time (a running logsumexp: memory of one chunk whatever N is).
+
+  log_weights maps keys [c] to log weights [c, ...]; sample j's key is fold_in(key, j), so
+  the result does not depend on chunk_size (up to float rounding).
+  """
+  chunk_size = min(chunk_size, num_samples)
+
+  def add_chunk(lse, chunk):
+    sample_ids = chunk * chunk_size + jnp.arange(chunk_size)
+    logw = log_weights(jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, sample_ids))
+    valid = (sample_ids < num_samples).reshape((-1,) + (1,) * (logw.ndim - 1))
+    return jnp.logaddexp(lse, jax.nn.logsumexp(jnp.where(valid, logw, -jnp.inf), axis=0)), None
+
+  init = jnp.full(jax.eval_shape(log_weights, key[None]).shape[1:], -jnp.inf, jnp.float32)
+  lse, _ = jax.lax.scan(add_chunk, init, jnp.arange(-(-num_samples // chunk_size)))
+  return lse - math.log(num_samples)
+
+
 @functools.partial(jax.jit, static_argnums=(0, 4, 5))
 def _batch_stats(model, params, x_B, keys_B, num_samples, chunk_size):
   return jax.vmap(_example_stats, in_axes=(None, None, 0, 0, None, None))(

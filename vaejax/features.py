@@ -1,82 +1,111 @@
-"""M1: a trained VAE's posterior means E_q[z | x] as features for other tasks.
+"""M1: a trained VAE's posterior q(z | x) as features for other tasks.
 
-The features are the means of the active units, standardized (FeatureMap).
+A FeatureMap turns images into the moments (mean and std) of q(z | x) of the chosen units: the
+means are the features a probe or M1 + M2 classifies, and M1 + M2 trains on fresh draws
+mean + std * eps (Kingma et al.'s released code). Two choices, measured in the README:
 
-For one stochastic layer the mean of q(z | x) is exact; for two, `layers='top'` gives E_q[z_2 | x]
-(averaged over draws of z_1, vaejax/evaluate.py's posterior_means) and `layers='all'` the
-means of both layers side by side. Images go in as grey levels in [0, 1] (for a Bernoulli
-model, the mean of their binarizations).
+- the input: the grey levels x / 255 (`binarizations=0`, the released code's), or the images
+  binarized `binarizations` times, q's moments then those of the mixture over the draws
+  (the mean of the means; the variance the mean of the variances plus that of the means);
+- the units and their scale: `scaling='standardized'` keeps the active units (posterior-mean
+  variance over the training images > evaluate.ACTIVE_UNIT_THRESHOLD) and standardizes them;
+  `scaling='released'` keeps the units whose posterior-mean std over the first
+  RELEASED_UNIT_IMAGES unlabelled images exceeds 0.1, unscaled.
+
+For two stochastic layers, `layers='top'` gives q(z_L | x) with the lower layers at their
+means, `layers='all'` every layer side by side.
 """
 
+import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vaejax import data
 from vaejax import evaluate
 from vaejax.errors import UserError
 from vaejax.models import VAE, Params
 
 LAYERS = ('top', 'all')
+SCALINGS = ('standardized', 'released')
+RELEASED_UNIT_IMAGES = 1000
 BATCH = 1000
 
 
-def posterior_means(model: VAE, params: Params, x: np.ndarray, key: jax.Array,
-                    layers: str = 'top', num_samples: int = 100) -> np.ndarray:
-  """Features [N, F] of images x [N, D] in [0, 1]: the posterior means of the chosen layers.
+@functools.partial(jax.jit, static_argnums=(0, 3, 4))
+def _moments(model: VAE, params: Params, images: jax.Array, layers: str, binarizations: int,
+             keys: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """(mean, std) [N, F] of q of grey images [N, D]: image i's draws from keys[i]."""
+  def of_input(x):
+    moments = model.encode_layers(params, x)
+    pick = moments if layers == 'all' else moments[-1:]
+    return tuple(jnp.concatenate([m[j] for m in pick]) for j in (0, 1))
 
-  Args:
-    model: the VAE.
-    params: its parameters.
-    x: images [N, D] in [0, 1].
-    key: draws of z_1 for the upper layer's mean (unused with one stochastic layer).
-    layers: 'top' (z_L) or 'all' (z_1 ... z_L concatenated).
-    num_samples: draws of the lower layers per image for the upper layers' means.
-  """
+  def one(grey, key):
+    if binarizations == 0:
+      return of_input(grey)
+    draws = jax.random.bernoulli(key, jnp.broadcast_to(grey, (binarizations,) + grey.shape))
+    means, stds = jax.vmap(of_input)(draws.astype(jnp.float32))
+    mean = jnp.mean(means, axis=0)
+    return mean, jnp.sqrt(jnp.mean(stds**2, axis=0) + jnp.var(means, axis=0))
+
+  return jax.vmap(one)(images, keys)
+
+
+def posterior_moments(model: VAE, params: Params, images: np.ndarray, key: jax.Array,
+                      layers: str = 'top', binarizations: int = 0) -> tuple[np.ndarray,
+                                                                            np.ndarray]:
+  """(mean, std) [N, F] of q(z | x) for grey images [N, D] in [0, 1] (module docstring);
+  image i's binarizations are drawn from fold_in(key, i), whatever the batching."""
   if layers not in LAYERS:
     raise UserError(f'unknown feature layers {layers!r}; choose one of {LAYERS}')
-  num_samples = num_samples if model.num_layers > 1 else 1  # Exact for one layer.
-  parts = []
-  for i in range(0, len(x), BATCH):
-    means = evaluate.posterior_means(model, params, jnp.asarray(x[i:i + BATCH], jnp.float32),
-                                     jax.random.fold_in(key, i), num_samples)
-    parts.append(np.concatenate([np.asarray(m) for m in means], axis=1) if layers == 'all'
-                 else np.asarray(means[-1]))
-  return np.concatenate(parts)
+  keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(len(images)))
+  parts = [_moments(model, params, jnp.asarray(images[i:i + BATCH], jnp.float32), layers,
+                    binarizations,
+                    keys[i:i + BATCH]) for i in range(0, len(images), BATCH)]
+  return tuple(np.concatenate([np.asarray(p[j]) for p in parts]) for j in (0, 1))
 
 
 class FeatureMap(NamedTuple):
-  """Images [N, D] in [0, 1] -> the posterior means of the active units (those whose mean
-  varies over the training set by more than evaluate.ACTIVE_UNIT_THRESHOLD), standardized by
-  the training set's mean and std. The inactive units' means are constant up to noise, which
-  standardizing would blow up to unit scale."""
+  """Grey images [N, D] in [0, 1] -> (mean, std) of q(z | x) of the kept units, each (value - shift)
+  / scale for the means and std / scale for the stds."""
   model: VAE
   params: Params
   key: jax.Array
   layers: str
-  active: np.ndarray
-  mean: np.ndarray
-  std: np.ndarray
+  binarizations: int
+  units: np.ndarray
+  shift: np.ndarray
+  scale: np.ndarray
 
-  def __call__(self, x: np.ndarray) -> np.ndarray:
-    z = posterior_means(self.model, self.params, x, self.key, self.layers)[:, self.active]
-    return (z - self.mean) / self.std
+  def moments(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean, std = posterior_moments(self.model, self.params, images, self.key, self.layers,
+                                  self.binarizations)
+    return ((mean[:, self.units] - self.shift) / self.scale, std[:, self.units] / self.scale)
+
+  def __call__(self, images: np.ndarray) -> np.ndarray:
+    """The features [N, F]: the means."""
+    return self.moments(images)[0]
 
 
-def dataset_features(model: VAE, params: Params, dataset: data.Dataset, key: jax.Array,
-                     layers: str = 'top') -> tuple[data.Dataset, FeatureMap]:
-  """The dataset with its images replaced by their features (float32 [N, F], shape
-  (1, 1, F)), and the FeatureMap that made them."""
-  train = posterior_means(model, params, dataset.train_images / 255.0, key, layers)
-  active = np.flatnonzero(train.var(axis=0) > evaluate.ACTIVE_UNIT_THRESHOLD)
-  if active.size == 0:
-    raise UserError('the run has no active latent units to use as features')
-  train = train[:, active]
-  feature_map = FeatureMap(model, params, key, layers, active, train.mean(axis=0),
-                           train.std(axis=0))
-  return dataset._replace(
-      train_images=(train - feature_map.mean) / feature_map.std,
-      test_images=feature_map(dataset.test_images / 255.0),
-      image_shape=(1, 1, active.size)), feature_map
+def make_feature_map(model: VAE, params: Params, train_images: np.ndarray,
+                     unlabelled: np.ndarray, key: jax.Array, layers: str = 'top',
+                     binarizations: int = 0, scaling: str = 'standardized') -> FeatureMap:
+  """The FeatureMap of a trained VAE, its units and scale from the grey training images
+  [N, D] in [0, 1] (unlabelled: the indices of the unlabelled ones, for scaling='released')."""
+  if scaling not in SCALINGS:
+    raise UserError(f'unknown feature scaling {scaling!r}; choose one of {SCALINGS}')
+  if scaling == 'released':
+    images = train_images[np.asarray(unlabelled)[:RELEASED_UNIT_IMAGES]]
+  else:
+    images = train_images
+  mean = posterior_moments(model, params, images, key, layers, binarizations)[0]
+  units = np.flatnonzero(mean.var(axis=0) > evaluate.ACTIVE_UNIT_THRESHOLD)
+  if units.size == 0:
+    raise UserError('the M1 run has no active latent units to use as features')
+  if scaling == 'released':
+    shift, scale = np.zeros(units.size, np.float32), np.ones(units.size, np.float32)
+  else:
+    shift, scale = mean[:, units].mean(axis=0), mean[:, units].std(axis=0)
+  return FeatureMap(model, params, key, layers, binarizations, units, shift, scale)

@@ -24,8 +24,8 @@ from jax.typing import ArrayLike
 import ml_collections
 
 from vaejax import distributions
+from vaejax import evaluate
 from vaejax import likelihoods
-from vaejax import objectives
 from vaejax.models import MLP, Params
 
 ARCHITECTURES = ('m2', 'm1m2')  # M2 of images, M2 of an M1 run's latent means.
@@ -76,9 +76,12 @@ class M2:
             'decoder': ConditionalMLP(self.hidden, self.num_inputs, self.num_classes,
                                       output_bias_init)}
 
-  def init(self, key: jax.Array, data_mean: ArrayLike) -> Params:
+  def init(self, key: jax.Array, data_mean: ArrayLike,
+           data_scale: ArrayLike | None = None) -> Params:
     """Glorot-uniform weights; the decoder's output bias fits the data's mean [D] (its logit
-    for the image likelihoods, the mean itself for Normal)."""
+    for the image likelihoods, the mean itself for Normal); a likelihood's log scale starts
+    at log data_scale [D] if given (Normal: the features' spread), else at
+    likelihoods.INIT_LOG_SCALE."""
     data_mean = jnp.asarray(data_mean, jnp.float32)
     if isinstance(self.likelihood, likelihoods.Normal):
       bias = data_mean
@@ -92,7 +95,9 @@ class M2:
     params = {name: net.init(keys[name], *inputs[name])['params']
               for name, net in nets.items()}
     if self.likelihood.has_scale:
-      params['log_scale'] = jnp.full(self.num_inputs, likelihoods.INIT_LOG_SCALE)
+      params['log_scale'] = (jnp.full(self.num_inputs, likelihoods.INIT_LOG_SCALE)
+                             if data_scale is None
+                             else jnp.log(jnp.asarray(data_scale, jnp.float32)))
     return params
 
   def _apply(self, name: str, params: Params, *inputs) -> jax.Array:
@@ -142,17 +147,28 @@ class M2:
         params, x, classes, key, bound, num_samples)
 
   def unlabelled_bound(self, params: Params, x: ArrayLike, key: jax.Array, bound: Bound,
-                       num_samples: int) -> jax.Array:
-    """U(x) = sum_y q(y | x) (L(x, y) - log q(y | x)), summed exactly over the C classes."""
-    log_q = jax.nn.log_softmax(self.class_logits(params, x))
+                       num_samples: int, x_classifier: ArrayLike | None = None) -> jax.Array:
+    """U(x) = sum_y q(y | x) (L(x, y) - log q(y | x)), summed exactly over the C classes.
+
+    x_classifier: what q(y | x) sees, if not x (e.g. the grey levels of a binarized x).
+    """
+    log_q = jax.nn.log_softmax(self.class_logits(params, x if x_classifier is None
+                                                 else x_classifier))
     return jnp.sum(jnp.exp(log_q) * (self.class_bounds(params, x, key, bound, num_samples)
                                      - log_q))
 
-  def log_likelihood(self, params: Params, x: ArrayLike, key: jax.Array,
-                     num_samples: int) -> jax.Array:
+  def log_likelihood(self, params: Params, x: ArrayLike, key: jax.Array, num_samples: int,
+                     chunk_size: int = 100) -> jax.Array:
     """Importance-sampled log p(x) = logsumexp_y log p(x, y), each p(x, y) the mean of K
-    weights (a stochastic lower bound; exact as K grows)."""
-    return jax.nn.logsumexp(self.class_bounds(params, x, key, objectives.iwae, num_samples))
+    weights (a stochastic lower bound; exact as K grows), chunk_size samples at a time so
+    that memory does not grow with K. Sample j is drawn with fold_in(key, j) for every
+    class."""
+    classes = jnp.arange(self.num_classes)
+    log_weights = jax.vmap(jax.vmap(self.log_weight, in_axes=(None, None, None, 0)),
+                           in_axes=(None, None, 0, None))  # [C, chunk]
+    log_p_xy = evaluate.logmeanexp_in_chunks(
+        lambda keys: log_weights(params, x, classes, keys).T, key, num_samples, chunk_size)
+    return jax.nn.logsumexp(log_p_xy)
 
   def sample(self, params: Params, key: jax.Array, labels: ArrayLike) -> jax.Array:
     """The decoder's outputs [N, D] for z ~ p(z) and the given integer labels [N]."""

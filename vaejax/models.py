@@ -31,6 +31,7 @@ from vaejax.errors import UserError
 
 Params = Any
 MNIST_SHAPE = (28, 28, 1)
+ACTIVATIONS = {'tanh': jnp.tanh, 'softplus': jax.nn.softplus, 'relu': jax.nn.relu}
 
 
 def gaussian_heads_init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32):
@@ -133,6 +134,7 @@ class VAE:
     likelihood: p(x | z_1), from vaejax/likelihoods.py.
     conv_channels: if not empty, q(z_1 | x) is a ConvEncoder with these channels and p(x | z_1)
       a ConvDecoder with them reversed (encoder_hidden[0] and decoder_hidden[0] unused).
+    activation: the MLPs' hidden units, a name of ACTIVATIONS.
   """
   latent_dims: tuple[int, ...]
   encoder_hidden: tuple[tuple[int, ...], ...]
@@ -140,6 +142,7 @@ class VAE:
   image_shape: tuple[int, int, int] = MNIST_SHAPE
   likelihood: Any = likelihoods.Bernoulli()
   conv_channels: tuple[int, ...] = ()
+  activation: str = 'tanh'
 
   @property
   def num_layers(self) -> int:
@@ -159,7 +162,7 @@ class VAE:
     if l == 0 and self.conv_channels:
       return ConvEncoder(self.image_shape, self.conv_channels, 2 * self.latent_dims[0])
     return MLP(self.encoder_hidden[l], 2 * self.latent_dims[l],
-               output_kernel_init=gaussian_heads_init)
+               output_kernel_init=gaussian_heads_init, activation=ACTIVATIONS[self.activation])
 
   def _decoder_net(self, l: int, output_bias: ArrayLike | None = None) -> nn.Module:
     if l == 0:
@@ -168,9 +171,10 @@ class VAE:
         bias_init = lambda *_: jnp.asarray(output_bias, jnp.float32)
       if self.conv_channels:
         return ConvDecoder(self.image_shape, self.conv_channels[::-1], bias_init)
-      return MLP(self.decoder_hidden[0], self.num_inputs, bias_init)
+      return MLP(self.decoder_hidden[0], self.num_inputs, bias_init,
+                 activation=ACTIVATIONS[self.activation])
     return MLP(self.decoder_hidden[l], 2 * self.latent_dims[l - 1],
-               output_kernel_init=gaussian_heads_init)
+               output_kernel_init=gaussian_heads_init, activation=ACTIVATIONS[self.activation])
 
   def init(self, key: jax.Array, pixel_mean: ArrayLike) -> Params:
     """Glorot-uniform weights; the output bias is the logit of the clipped pixel mean [D].
@@ -328,7 +332,8 @@ CONV_CHANNELS = (32, 64)
 
 def make_model(architecture: str, latent_dim: int,
                image_shape: tuple[int, int, int] = MNIST_SHAPE,
-               likelihood: str = 'bernoulli') -> VAE:
+               likelihood: str = 'bernoulli', hidden: Sequence[int] = (),
+               activation: str = 'tanh') -> VAE:
   """A model with a top latent of latent_dim units for images of image_shape (H, W, C).
 
   Args:
@@ -338,14 +343,27 @@ def make_model(architecture: str, latent_dim: int,
     latent_dim: size of the top latent.
     image_shape: (H, W, C) of the data's images.
     likelihood: 'bernoulli', 'gaussian' or 'logistic' (vaejax/likelihoods.py).
+    hidden: the hidden widths between x and z_1, each way, for the MLP models (empty: the
+      paper's 200-200), e.g. (500, 500) for Kingma et al.'s M1.
+    activation: the MLPs' hidden units, 'tanh' (the paper's), 'softplus' (Kingma et al.'s)
+      or 'relu'.
   """
   image_shape = tuple(int(n) for n in image_shape)
   like = likelihoods.make_likelihood(likelihood)
+  if activation not in ACTIVATIONS:
+    raise UserError(f'unknown activation {activation!r}; choose one of {tuple(ACTIVATIONS)}')
+  if any(int(width) < 1 for width in hidden):
+    raise UserError(f'hidden widths must be at least 1, got {tuple(hidden)}')
+  outer = tuple(int(width) for width in hidden) or (200, 200)
   if architecture == 'one_layer':
-    return VAE((latent_dim,), ((200, 200),), ((200, 200),), image_shape, like)
+    return VAE((latent_dim,), (outer,), (outer,), image_shape, like, activation=activation)
   if architecture == 'two_layer':
-    return VAE((100, latent_dim), ((200, 200), (100, 100)), ((200, 200), (100, 100)),
-               image_shape, like)
+    return VAE((100, latent_dim), (outer, (100, 100)), (outer, (100, 100)), image_shape, like,
+               activation=activation)
   if architecture == 'conv':
-    return VAE((latent_dim,), ((),), ((),), image_shape, like, CONV_CHANNELS)
+    if hidden or activation != 'tanh':
+      raise UserError("architecture 'conv' has tanh convolutions and no MLP hidden layers: "
+                      'leave mlp_hidden empty and activation tanh')
+    return VAE((latent_dim,), ((),), ((),), image_shape, like, CONV_CHANNELS,
+               activation=activation)
   raise UserError(f'unknown architecture {architecture!r}; choose one of {ARCHITECTURES}')

@@ -28,7 +28,6 @@ from tensorboardX import SummaryWriter
 
 from vaejax import data
 from vaejax import m2
-from vaejax import models
 from vaejax import sharding
 from vaejax import trainstate
 from vaejax.configs import default
@@ -433,18 +432,21 @@ def _model(workdir: str | os.PathLike, config: ml_collections.ConfigDict,
     return m2.make_model(config, info['num_inputs'], info['num_classes'])
   image_shape = info.get('image_shape') or data.load(config.dataset,
                                                      config.data_dir or None).image_shape
-  return models.make_model(config.architecture, config.latent_dim, tuple(image_shape),
-                           config.likelihood)
+  return trainstate.model_from_config(config, tuple(image_shape))
 
 
-def restore(workdir: str | os.PathLike) -> Restored:
-  """A run's config, model and the parameters of its newest checkpoint that verifies, for
-  any trainer's run (vaejax.load, M1 + M2 reading its M1 run); no dataset is read."""
+def restore(workdir: str | os.PathLike, step: int | None = None) -> Restored:
+  """A run's config, model and the parameters of its newest checkpoint that verifies (or of
+  the one at `step`), for any trainer's run (vaejax.load, M1 + M2 reading its M1 run); no
+  dataset is read."""
   config = read_config(workdir)
   checkpoints = Checkpoints(workdir)
-  step = max(checkpoints.verified_steps(), default=None)
-  if step is None:
+  verified = checkpoints.verified_steps()
+  if step is None and not verified:
     raise UserError(f'{workdir} holds no complete checkpoint yet')
+  if step is not None and step not in verified:
+    raise UserError(f'{workdir} holds no complete checkpoint at step {step}; it has {verified}')
+  step = max(verified) if step is None else step
   model = _model(workdir, config, checkpoints, step)
   optimizer = trainstate.make_optimizer(config, steps_per_epoch=1)
   target = jax.eval_shape(lambda: trainstate.init_state(model, optimizer, jax.random.key(0),

@@ -17,7 +17,7 @@ from vaejax import runs
 from vaejax import sharding
 from vaejax import trainstate
 from vaejax.errors import UserError
-from vaejax.models import VAE, Params, make_model
+from vaejax.models import VAE, Params
 from vaejax.objectives import Objective, make_objective
 
 SCHEDULES = ('constant', 'iwae', 'iwae_released')
@@ -29,7 +29,7 @@ ACTIVE_UNITS_TRAIN_IMAGES = 500  # the released code's active-unit count
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """One-line UserErrors for settings that cannot work (data-dependent checks come later)."""
-  make_model(config.architecture, 1, likelihood=config.likelihood)
+  trainstate.model_from_config(config)
   make_objective(config.objective, config.num_samples, config.num_groups, config.ciwae_beta,
                  config.gradient_estimator)
   if config.latent_dim < 1:
@@ -145,8 +145,7 @@ def build(config: ml_collections.ConfigDict,
         train_images=data.fixed_binarization(dataset.train_images, train_key),
         test_images=data.fixed_binarization(dataset.test_images, test_key))
   steps_per_epoch = num_train // config.batch_size
-  model = make_model(config.architecture, config.latent_dim, dataset.image_shape,
-                     config.likelihood)
+  model = trainstate.model_from_config(config, dataset.image_shape)
   return Experiment(dataset, model, trainstate.objective_from_config(config),
                     trainstate.make_optimizer(config, steps_per_epoch), keys, steps_per_epoch)
 

@@ -12,6 +12,7 @@ import ml_collections
 import optax
 
 from vaejax import optimizers
+from vaejax.models import MNIST_SHAPE, VAE, make_model
 from vaejax.objectives import Objective, make_objective
 
 Params = Any
@@ -71,13 +72,21 @@ def make_optimizer(config: ml_collections.ConfigDict,
   return optimizer
 
 
+def model_from_config(config: ml_collections.ConfigDict,
+                      image_shape: tuple[int, int, int] = MNIST_SHAPE) -> VAE:
+  """The config's VAE for images of image_shape."""
+  return make_model(config.architecture, config.latent_dim, image_shape, config.likelihood,
+                    tuple(config.mlp_hidden), config.activation)
+
+
 def objective_from_config(config: ml_collections.ConfigDict) -> Objective:
   return make_objective(config.objective, config.num_samples, config.num_groups,
                         config.ciwae_beta, config.gradient_estimator)
 
 
 def init_state(model: Any, optimizer: optax.GradientTransformation, key: jax.Array,
-               data_mean: Any) -> TrainState:
-  """A fresh state: model.init(key, data_mean) (a VAE or M2) and the optimizer's state."""
-  params = model.init(key, data_mean)
+               *init_args: Any) -> TrainState:
+  """A fresh state: model.init(key, *init_args) (a VAE or M2; e.g. the pixel mean) and the
+  optimizer's state."""
+  params = model.init(key, *init_args)
   return TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32))

@@ -22,6 +22,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.architecture = 'one_layer'  # or 'two_layer', 'conv' (any H x W x C images)
   config.likelihood = 'bernoulli'  # or 'gaussian', 'logistic' (grey-level and colour images)
   config.latent_dim = 50
+  config.mlp_hidden = ()  # widths between x and z_1, each way (empty: the paper's 200-200)
+  config.activation = 'tanh'  # the MLPs' hidden units; or 'softplus', 'relu'
   # Objective (vae, iwae, miwae, ciwae, piwae) and the encoder's gradient estimator.
   config.objective = 'iwae'
   config.num_samples = 50  # K
