@@ -8,8 +8,8 @@ class, a draw fixed by --seed and N, the same as the semi-supervised runs'), and
 classifiers on the raw pixels of the same images; prints both test errors and writes them to
 WORKDIR/features_n<N>_seed<S>_step<STEP>_<SCALING>_b<BINARIZATIONS>[_logistic].json
 (--classifiers=logistic: logistic regression only). With the 10-epoch run of
-vaejax/configs/quick.py and 100 labels, expect about 30% against the pixels' 25%: its latent means are weaker features than
-the pixels at this number of labels (README).
+vaejax/configs/quick.py and 100 labels, expect about 30% against the pixels' 25%: its latent
+means are weaker features than the pixels at this number of labels (README).
 """
 
 import json

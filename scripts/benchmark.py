@@ -31,6 +31,7 @@ import optax
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent.parent / 'experiments'))
 import cli  # pylint: disable=g-import-not-at-top  (experiments/ is not installed)
+import timing  # pylint: disable=g-import-not-at-top  (scripts/timing.py)
 from vaejax import likelihoods
 from vaejax import sharding
 from vaejax import sweep
@@ -77,16 +78,6 @@ def flops_per_example(model, num_samples: int) -> float:
   params = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros(784))
   macs = lambda net: sum(np.prod(p.shape) for p in jax.tree.leaves(net) if len(p.shape) == 2)
   return 6.0 * (macs(params['encoder']) + num_samples * macs(params['decoder']))
-
-
-def _time(run_once, examples_per_call: int, seconds: float) -> float:
-  """Examples/s of run_once() (which must block), after one warm-up call."""
-  run_once()
-  calls, start = 0, time.perf_counter()
-  while time.perf_counter() - start < seconds:
-    run_once()
-    calls += 1
-  return calls * examples_per_call / (time.perf_counter() - start)
 
 
 def make_config() -> ml_collections.ConfigDict:
@@ -176,7 +167,7 @@ def main(argv):
         init(model, keys.init), images_np, keys.train, batch_size, steps)])
     if devices > 1:
       baseline = ('the same on one device', [one_model(model)])
-  result['examples_per_s'] = _time(*measured, _SECONDS.value)
+  result['examples_per_s'] = timing.examples_per_second(*measured, _SECONDS.value)
   if not latent_dims:
     result['gflop_per_s'] = result['examples_per_s'] * flops_per_example(
         model, objective.total_samples) / 1e9
@@ -187,10 +178,12 @@ def main(argv):
                 'no_binarization_draw': one_model(thresholded),
                 'sgd_and_no_binarization_draw': one_model(thresholded, opt=sgd)}
     result['breakdown_examples_per_s'] = {
-        name: _time(*run, _SECONDS.value) for name, run in variants.items()}
+        name: timing.examples_per_second(*run, _SECONDS.value)
+        for name, run in variants.items()}
   if _BASELINE.value:
     name, runs = baseline
-    seconds = sum(n / _time(run_once, n, _SECONDS.value / len(runs)) for run_once, n in runs)
+    seconds = sum(n / timing.examples_per_second(run_once, n, _SECONDS.value / len(runs))
+                  for run_once, n in runs)
     result['baseline'] = name
     result['baseline_examples_per_s'] = sum(n for _, n in runs) / seconds
     result['speedup'] = result['examples_per_s'] / result['baseline_examples_per_s']

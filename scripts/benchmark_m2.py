@@ -16,7 +16,6 @@ import functools
 import json
 import pathlib
 import sys
-import time
 
 from absl import flags
 import jax
@@ -26,6 +25,7 @@ import optax
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent.parent / 'experiments'))
 import cli  # pylint: disable=g-import-not-at-top  (experiments/ is not installed)
+import timing  # pylint: disable=g-import-not-at-top  (scripts/timing.py)
 from vaejax import data
 from vaejax import objectives
 from vaejax import semisupervised
@@ -40,16 +40,6 @@ _LABELLED = flags.DEFINE_integer('labelled_batch_size', 100, 'Labelled images pe
 _STEPS = flags.DEFINE_integer('steps_per_call', 100, 'Steps in one compiled call.')
 _SECONDS = flags.DEFINE_float('seconds', 10.0, 'Seconds to time each variant for.')
 CLASSES, LATENT, PIXELS, LABELS, WEIGHT = 10, 50, 784, 100, 50.0
-
-
-def _time(run_once, examples_per_call: int, seconds: float) -> float:
-  """Examples/s of run_once() (which must block), after one warm-up call."""
-  run_once()
-  calls, start = 0, time.perf_counter()
-  while time.perf_counter() - start < seconds:
-    run_once()
-    calls += 1
-  return calls * examples_per_call / (time.perf_counter() - start)
 
 
 def _plain_init(key: jax.Array, hidden: int) -> dict:
@@ -154,8 +144,10 @@ def main(argv):
   result = {'device': jax.devices()[0].device_kind, 'hidden_units': hidden,
             'weighting': weighting, 'batch_size': batch_size,
             'labelled_batch_size': labelled_batch_size,
-            'examples_per_s': _time(run_vaejax, examples, _SECONDS.value),
-            'plain_examples_per_s': _time(run_plain, examples, _SECONDS.value)}
+            'examples_per_s': timing.examples_per_second(run_vaejax, examples,
+                                                         _SECONDS.value),
+            'plain_examples_per_s': timing.examples_per_second(run_plain, examples,
+                                                               _SECONDS.value)}
   result['ratio'] = result['examples_per_s'] / result['plain_examples_per_s']
   print(json.dumps(result))
 

@@ -21,16 +21,7 @@ from vaejax import semisupervised
 from vaejax.configs import semi_supervised
 from vaejax.errors import UserError
 from vaejax.m2 import M2
-
-
-def small_config(small_mnist, **overrides):
-  """M2 on the first 2000 MNIST images: 500 for validation, 100 labelled, a small net."""
-  config = semi_supervised.get_config()
-  config.update(**small_mnist, num_validation=500, hidden_units=32, latent_dim=4,
-                labelled_batch_size=50, num_epochs=2, eval_every_epochs=1,
-                eval_num_samples=2, checkpoint_every_epochs=1, learning_rate=1e-3)
-  config.update(**overrides)
-  return config
+from test_semisupervised import small_config
 
 
 def _tiny_m2():
