@@ -248,8 +248,7 @@ def compile_all(compiler: Compiler, groups: list[str], dataset) -> dict:
       compiler.add(f'{key}/data_parallel', f'{key} with each batch split over '
                    f'{whole.mesh.devices.size} devices', whole,
                    builder(base, dataset, devices, num_steps=1, data_parallel=True))
-    if 'one_layer' in projections:
-      projections['one_layer_data_parallel'] = _data_parallel(compiler, projections['one_layer'])
+    projections['one_layer_data_parallel'] = _data_parallel(compiler)
   if 'latent_sweep' in groups:
     projections['latent_sweep'] = _latent_sweep(compiler, dataset)
   if 'ais' in groups:
@@ -279,13 +278,15 @@ def _table(compiler: Compiler, arch: str, base) -> dict:
       num_evaluations(base.num_epochs, base.eval_every_epochs), base.num_epochs)
 
 
-def _data_parallel(compiler: Compiler, one_layer: dict) -> dict:
-  steps = compiler.results['one_layer/table1']['whole_program']['steps']
-  hours = lambda key: schedule_seconds(compiler.step_seconds(key), steps) / 3600
-  return {'iwae_k50_train_hours_one_device': one_layer['cells']['iwae_k50']['train_hours'],
-          'iwae_k50_train_hours_split': hours('one_layer/iwae_k50/data_parallel'),
-          'table1_train_hours_one_program_split': hours('one_layer/table1/data_parallel'),
-          'devices': compiler.results['one_layer/table1/data_parallel']['per_step']['devices']}
+def _data_parallel(compiler: Compiler) -> dict:
+  """Training hours of the IWAE K = 50 cell and of the one-layer table as one program, each
+  batch split over the devices."""
+  hours = {}
+  for key in ('one_layer/iwae_k50', 'one_layer/table1'):
+    entry = compiler.results[f'{key}/data_parallel']
+    hours[f'{key.split("/")[1]}_train_hours'] = schedule_seconds(
+        compiler.step_seconds(f'{key}/data_parallel'), entry['whole_program']['steps']) / 3600
+  return dict(hours, devices=entry['per_step']['devices'])
 
 
 def _latent_sweep(compiler: Compiler, dataset) -> dict:
