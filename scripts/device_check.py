@@ -6,10 +6,11 @@
 Steps (the programs are scripts/programs.py's, vaejax's own): the scanned epoch of every
 Table-1 cell of the released one-layer setup (batch 20; VAE at K = 1, 5, 50, IWAE at 5, 50)
 for --steps steps each; the five cells as one program for the same steps (against the cells
-one after another); the IWAE K = 5 epoch run twice from the same seed, its parameters compared
-bit for bit (experiments set XLA_FLAGS=--xla_gpu_deterministic_ops=true; so does this); AIS of
---ais_images test images (T = 1000, 16 chains, 10 leapfrog steps). Each timed call follows an
-untimed one that compiles it. Writes one JSON file.
+one after another, and its parameters against theirs); the IWAE K = 5 epoch run twice from
+the same seed, its parameters compared bit for bit (experiments set
+XLA_FLAGS=--xla_gpu_deterministic_ops=true; so does this); AIS of --ais_images test images
+(T = 1000, 16 chains, 10 leapfrog steps). Each timed call follows an untimed one that
+compiles it. Writes one JSON file.
 """
 
 import json
@@ -55,23 +56,29 @@ def run_epoch(program, state=None):
   return time.perf_counter() - start, state
 
 
-def time_epoch(program) -> dict:
-  """An untimed call (it compiles), then one timed call continuing from its state."""
+def time_epoch(program) -> tuple[dict, object]:
+  """An untimed call (it compiles), then one timed call continuing from its state; returns
+  the timings and the parameters after the first call."""
   first, state = run_epoch(program)
+  params = jax.device_get(state.params)
   seconds, _ = run_epoch(program, state)
   return {'steps': program.steps, 'models': program.models, 'first_call_seconds': first,
           'seconds': seconds, 'steps_per_s': program.steps / seconds,
-          'examples_per_s': program.steps * program.examples_per_step / seconds}
+          'examples_per_s': program.steps * program.examples_per_step / seconds}, params
+
+
+def max_abs_difference(a, b) -> float:
+  return max(float(np.max(np.abs(x - y))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
 def same_seed_runs(program) -> dict:
   """The same epoch twice from the same seed: are the parameters identical, bit for bit?"""
   _, first = run_epoch(program)
   _, second = run_epoch(program)
-  pairs = list(zip(jax.tree.leaves(jax.device_get(first.params)),
-                   jax.tree.leaves(jax.device_get(second.params))))
+  first, second = jax.device_get((first, second))
+  pairs = list(zip(jax.tree.leaves(first.params), jax.tree.leaves(second.params)))
   return {'steps': program.steps, 'identical': all(np.array_equal(a, b) for a, b in pairs),
-          'max_abs_difference': max(float(np.max(np.abs(a - b))) for a, b in pairs)}
+          'max_abs_difference': max_abs_difference(first.params, second.params)}
 
 
 def main(argv):
@@ -85,19 +92,23 @@ def main(argv):
   result = {'backend': jax.default_backend(), 'device_kind': devices[0].device_kind,
             'devices': len(devices), 'jax': jax.__version__, 'tiny': _TINY.value,
             'xla_flags': os.environ.get('XLA_FLAGS', ''), 'sizes': s, 'epochs': {}}
-  epochs = {}
+  epochs, trained = {}, []
   for objective, k in programs.TABLE1_CELLS:
     config = programs.one_layer_config(objective, k)
     program = epochs[objective, k] = programs.train_epoch(config, dataset, devices,
                                                           num_steps=s['steps'])
-    result['epochs'][f'{objective}_k{k}'] = dict(
-        time_epoch(program), batch_size=config.batch_size, num_samples=k)
+    timings, params = time_epoch(program)
+    trained.append(params)
+    result['epochs'][f'{objective}_k{k}'] = dict(timings, batch_size=config.batch_size,
+                                                 num_samples=k)
     print(f'{objective} K = {k}: {result["epochs"][f"{objective}_k{k}"]}', flush=True)
-  table = time_epoch(programs.table1_epoch(programs.one_layer_config(), dataset, devices,
-                                           num_steps=s['steps']))
+  table, table_params = time_epoch(programs.table1_epoch(
+      programs.one_layer_config(), dataset, devices, num_steps=s['steps']))
   alone = sum(e['seconds'] for e in result['epochs'].values())
   result['table1'] = dict(table, one_after_another_seconds=alone,
-                          one_program_over_one_after_another=table['seconds'] / alone)
+                          one_program_over_one_after_another=table['seconds'] / alone,
+                          max_abs_difference_from_cells_alone=max_abs_difference(
+                              table_params, tuple(trained)))
   print(f'Table 1 as one program: {result["table1"]}', flush=True)
   result['determinism'] = same_seed_runs(epochs['iwae', 5])
   print(f'same seed twice: {result["determinism"]}', flush=True)

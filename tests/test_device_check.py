@@ -28,6 +28,8 @@ def test_cpu_mode_writes_every_field_positive(tmp_path):
   for field in ('first_call_seconds', 'seconds', 'one_after_another_seconds',
                 'one_program_over_one_after_another', 'examples_per_s'):
     assert table[field] > 0, field
+  # The table's program trains each cell as the cell alone does (up to float rounding).
+  assert table['max_abs_difference_from_cells_alone'] < 1e-5
   assert result['determinism'] == {'steps': 3, 'identical': True, 'max_abs_difference': 0.0}
   ais = result['ais']
   assert ais['images'] == 2 and ais['num_steps'] == 3 and ais['num_chains'] == 2
