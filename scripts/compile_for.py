@@ -36,7 +36,6 @@ os.environ.setdefault('JAX_PLATFORMS', 'cpu')  # This host computes on its CPU; 
 
 from absl import flags  # pylint: disable=g-import-not-at-top
 import jax
-import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))  # programs.py
 sys.path.insert(0, str(pathlib.Path(__file__).parent.parent / 'experiments'))
