@@ -164,8 +164,9 @@ def load(workdir: str | os.PathLike, params: str = 'best', step: int | None = No
     model = train.model_from_config(config, tuple(image_shape))
   optimizer = train.make_optimizer(config, steps_per_epoch=1)
   num_inputs = model.num_inputs if isinstance(model, M2) else model.num_pixels
+  objective = None if isinstance(model, M2) else train.objective_from_config(config)
   target = jax.eval_shape(lambda: train.init_state(model, optimizer, jax.random.key(0),
-                                                   jnp.zeros(num_inputs)))
+                                                   jnp.zeros(num_inputs), objective=objective))
   checkpoints = runs.Checkpoints(workdir)
   verified = checkpoints.verified_steps()
   if step is None and not verified:
