@@ -85,12 +85,12 @@ def _baseline_net() -> models.MLP:
 
 def init_state(objective: Objective, key: jax.Array, num_pixels: int) -> Params | None:
   """params['estimator'] at step 0 (None for estimators without parameters or state)."""
-  zero = jnp.zeros((), jnp.float32)
+  zero = lambda: jnp.zeros((), jnp.float32)  # Distinct buffers: the train state is donated.
   if objective.estimator == 'score':
-    return {'mean': zero}
+    return {'mean': zero()}
   if objective.estimator == 'nvil':
     net = _baseline_net().init(jax.random.fold_in(key, _STATE_KEY), jnp.zeros(num_pixels))
-    return {'mean': zero, 'var': zero, 'net': net['params']}
+    return {'mean': zero(), 'var': zero(), 'net': net['params']}
   if objective.estimator in RELAXED:
     return {'temperature': jnp.asarray(objective.temperature, jnp.float32)}
   return None
