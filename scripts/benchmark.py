@@ -118,7 +118,8 @@ def main(argv):
       jax.random.bernoulli(keys.data, 0.13, (steps * batch_size, 784)), np.uint8) * 255
   images = jnp.asarray(images_np)
   pixel_mean = images_np.mean(0) / 255.0
-  init = lambda m, key, opt=optimizer: train.init_state(m, opt, key, pixel_mean, objective)
+  init = lambda m, key, opt=optimizer: train.init_state(m, opt, key, pixel_mean,
+                                                      objective=objective)
   examples = steps * batch_size
 
   def one_model(m, mesh=None, opt=optimizer, step=None):
