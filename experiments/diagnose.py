@@ -19,6 +19,7 @@ import vaejax
 import cli
 from vaejax import data
 from vaejax import diagnostics
+from vaejax import estimators
 from vaejax import objectives
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A run directory.', required=True)
@@ -43,6 +44,11 @@ def main(argv):
     for k in (int(k) for k in _NUM_SAMPLES.value):
       objective = objectives.make_objective(config.objective, k, config.num_groups,
                                             config.ciwae_beta, estimator)
+      estimators.check(objective, run.model, config.architecture)
+      state = estimators.init_state(objective, draw_key, run.model.num_inputs) or {}
+      if not set(state) <= set(run.params.get('estimator', {})):
+        raise vaejax.UserError(f'estimator {estimator!r} needs the baseline or temperature it '
+                               f'trains; this run trained {config.gradient_estimator!r}')
       snr = diagnostics.gradient_snr(run.model, objective, run.params, x, draw_key,
                                      _NUM_DRAWS.value)
       print(json.dumps({'objective': config.objective, 'estimator': estimator, 'k': k, **snr}))

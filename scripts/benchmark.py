@@ -5,13 +5,17 @@
   python scripts/benchmark.py --latent_dims=2,5,10,20,50 --baseline   # a padded size sweep
   python scripts/benchmark.py --devices=8 --batch_size=200 --baseline  # data parallel
   python scripts/benchmark.py --batch_size=20 --num_samples=1 --breakdown  # what a step costs
+  python scripts/benchmark.py --architecture=sbn_linear --latent_dim=200 --batch_size=24 \
+      --num_samples=5 --gradient_estimator=vimco --baseline   # against a plain JAX VIMCO step
 
 Times the real training code (the scanned, jitted epochs experiments/train.py and
 experiments/sweep_latent.py run) and prints one JSON line with examples_per_s (every model's
 examples counted) and the achieved GFLOP/s. With --baseline it also times, in the same process,
 what the measured variant replaces: for one model, the same train_step jitted alone and called
 once per batch from a Python loop (as the Flax VAE example trains); for several models, each
-trained alone, one after another; for several devices, one device. It prints the ratio.
+trained alone, one after another; for several devices, one device; for VIMCO and RWS (wake or
+sleep), the same scanned epoch with a plain JAX step of the estimator written here
+(jax.grad of its surrogate loss, PLAIN_STEPS). It prints the ratio.
 With --breakdown it also times the same scanned epoch with parts of the step replaced (plain
 SGD for Adam, a fixed threshold for the binarization draw), to show what each part costs.
 """
@@ -44,6 +48,7 @@ from vaejax.models import make_model
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 20, 'Examples per step.')
 _NUM_SAMPLES = flags.DEFINE_integer('num_samples', 1, 'K, samples per example.')
 _LATENT_DIM = flags.DEFINE_integer('latent_dim', 50, 'Latent units.')
+_ARCHITECTURE = flags.DEFINE_string('architecture', 'one_layer', 'Model architecture.')
 _OBJECTIVE = flags.DEFINE_string('objective', 'iwae', 'Training objective.')
 _ESTIMATOR = flags.DEFINE_string('gradient_estimator', 'reparam', 'Encoder gradient estimator.')
 _SECONDS = flags.DEFINE_float('seconds', 10.0, 'Seconds to time each variant for.')
@@ -84,7 +89,7 @@ def make_config() -> ml_collections.ConfigDict:
   config = default.get_config()
   config.update(batch_size=_BATCH_SIZE.value, num_samples=_NUM_SAMPLES.value,
                 latent_dim=_LATENT_DIM.value, objective=_OBJECTIVE.value,
-                gradient_estimator=_ESTIMATOR.value)
+                gradient_estimator=_ESTIMATOR.value, architecture=_ARCHITECTURE.value)
   train.validate_config(config)
   return config
 
@@ -114,12 +119,14 @@ def main(argv):
       jax.random.bernoulli(keys.data, 0.13, (steps * batch_size, 784)), np.uint8) * 255
   images = jnp.asarray(images_np)
   pixel_mean = images_np.mean(0) / 255.0
-  init = lambda m, key, opt=optimizer: trainstate.init_state(m, opt, key, pixel_mean)
+  init = lambda m, key, opt=optimizer: trainstate.init_state(m, opt, key, pixel_mean,
+                                                           objective=objective)
   examples = steps * batch_size
 
-  def one_model(m, mesh=None, opt=optimizer):
-    """One model's scanned epoch (split over mesh's devices, if any), timed."""
-    epoch = train.make_train_epoch(train.make_train_step(m, objective, opt),
+  def one_model(m, mesh=None, opt=optimizer, step=None):
+    """One model's scanned epoch of train.make_train_step (or of `step`), split over mesh's
+    devices if any, timed."""
+    epoch = train.make_train_epoch(step or train.make_train_step(m, objective, opt),
                                    images.shape[0], batch_size, mesh)
     state, data = init(m, keys.init, opt), images
     if mesh is not None:
@@ -150,7 +157,11 @@ def main(argv):
   if _BREAKDOWN.value and (latent_dims or num_models > 1 or devices > 1):
     raise UserError('--breakdown times one model on one device; drop --num_models, '
                     '--latent_dims and --devices')
-  result = {'device': jax.devices()[0].device_kind, 'batch_size': batch_size,
+  if config.gradient_estimator in PLAIN_STEPS and (latent_dims or num_models > 1 or devices > 1):
+    raise UserError(f'{config.gradient_estimator} is timed for one model on one device; drop '
+                    '--num_models, --latent_dims and --devices')
+  result = {'device': jax.devices()[0].device_kind, 'architecture': config.architecture,
+            'batch_size': batch_size,
             'num_samples': config.num_samples, 'latent_dim': config.latent_dim,
             'objective': config.objective, 'gradient_estimator': config.gradient_estimator,
             'num_models': len(latent_dims) or num_models, 'latent_dims': latent_dims,
@@ -167,8 +178,12 @@ def main(argv):
         init(model, keys.init), images_np, keys.train, batch_size, steps)])
     if devices > 1:
       baseline = ('the same on one device', [one_model(model)])
+    if config.gradient_estimator in PLAIN_STEPS:
+      plain = PLAIN_STEPS[config.gradient_estimator](model, objective.num_samples, optimizer)
+      baseline = (f'a plain scanned JAX {config.gradient_estimator} step (jax.grad of its '
+                  'surrogate loss)', [one_model(model, step=plain)])
   result['examples_per_s'] = timing.examples_per_second(*measured, _SECONDS.value)
-  if not latent_dims:
+  if not latent_dims and model.reparameterizable:
     result['gflop_per_s'] = result['examples_per_s'] * flops_per_example(
         model, objective.total_samples) / 1e9
   if _BREAKDOWN.value:
@@ -188,6 +203,66 @@ def main(argv):
     result['baseline_examples_per_s'] = sum(n for _, n in runs) / seconds
     result['speedup'] = result['examples_per_s'] / result['baseline_examples_per_s']
   print(json.dumps(result))
+
+
+def _plain_step(surrogate):
+  """A train step of jax.grad(surrogate), surrogate(model, params, x, key, k) a per-example
+  loss: the plain way to write an estimator, the baseline of PLAIN_STEPS."""
+  def make(model, k, optimizer):
+    def loss(params, x, key):
+      keys = jax.random.split(key, x.shape[0])
+      return jnp.mean(jax.vmap(lambda x, key: surrogate(model, params, x, key, k))(x, keys))
+
+    def step(state, batch, key):
+      prepare_key, sample_key = jax.random.split(key)
+      x = model.likelihood.prepare(prepare_key, batch)
+      value, grads = jax.value_and_grad(loss)(state.params, x, sample_key)
+      updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+      return trainstate.TrainState(optax.apply_updates(state.params, updates), opt_state,
+                              state.step + 1), {'loss': value}
+    return step
+  return make
+
+
+def _log_p_and_q(model, params, x, key, k):
+  terms = jax.vmap(lambda kk: model.log_weight_terms(params, x, kk))(jax.random.split(key, k))
+  return terms['log_px_given_z'] + terms['log_pz'], terms['log_qz']
+
+
+def _vimco_surrogate(model, params, x, key, k):
+  """-(IWAE_K + sum_k stop(IWAE_K - L_{-k}) log q_k), L_{-k} with log w_k replaced by the
+  others' mean: tfp's csiszar_vimco, written out."""
+  log_p, log_q = _log_p_and_q(model, params, x, key, k)
+  logw = log_p - log_q
+  bound = jax.nn.logsumexp(logw) - np.log(k)
+  others = (jnp.sum(logw) - logw) / (k - 1)
+  swapped = jnp.where(jnp.eye(k, dtype=bool), others[:, None], logw[None, :])
+  loo = jax.nn.logsumexp(swapped, axis=1) - np.log(k)
+  return -(bound + jnp.sum(jax.lax.stop_gradient(bound - loo) * log_q))
+
+
+def _rws_wake_surrogate(model, params, x, key, k):
+  """-(IWAE_K with log q held fixed, for the model) - sum_k stop(w~_k) log q_k."""
+  log_p, log_q = _log_p_and_q(model, params, x, key, k)
+  logw = log_p - jax.lax.stop_gradient(log_q)
+  w = jax.lax.stop_gradient(jax.nn.softmax(logw))
+  return -(jax.nn.logsumexp(logw) - np.log(k)) - jnp.sum(w * log_q)
+
+
+def _rws_sleep_surrogate(model, params, x, key, k):
+  """The model on IWAE_K, the inference network on -log q at K draws of the model."""
+  wake_key, sleep_key = jax.random.split(key)
+  log_p, log_q = _log_p_and_q(model, params, x, wake_key, k)
+  bound = jax.nn.logsumexp(log_p - jax.lax.stop_gradient(log_q)) - np.log(k)
+  zs, xs = jax.vmap(model.sample_joint, in_axes=(None, 0))(jax.lax.stop_gradient(params),
+                                                          jax.random.split(sleep_key, k))
+  sleep = jax.vmap(model.log_q, in_axes=(None, 0, 0))(params, xs, zs)
+  return -bound - jnp.mean(sleep)
+
+
+PLAIN_STEPS = {'vimco': _plain_step(_vimco_surrogate),
+               'rws_wake': _plain_step(_rws_wake_surrogate),
+               'rws_sleep': _plain_step(_rws_sleep_surrogate)}
 
 
 def python_loop(jitted_step, state, images_np, train_key, batch_size: int, steps: int):

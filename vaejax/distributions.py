@@ -31,3 +31,13 @@ def bernoulli_log_prob(x: ArrayLike, logits: ArrayLike) -> jax.Array:
   logits = jnp.asarray(logits)
   softplus = jnp.maximum(logits, 0) + jnp.log1p(jnp.exp(-jnp.abs(logits)))
   return jnp.sum(x * logits - softplus, axis=-1)
+
+
+def categorical_log_prob(z: ArrayLike, logits: ArrayLike) -> jax.Array:
+  """log Categorical(z; softmax(logits)) of one-hot z [..., V, C] (V variables of C
+  categories each), summed over the last two axes.
+
+  For a relaxed z (a point of the simplex, as Concrete draws) it is the same expression,
+  sum z * log softmax(logits): the continuous extension the relaxed bound evaluates.
+  """
+  return jnp.sum(z * jax.nn.log_softmax(logits, axis=-1), axis=(-2, -1))

@@ -5,6 +5,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from vaejax import estimators
 from vaejax.models import VAE, Params
 from vaejax.objectives import Objective
 
@@ -23,6 +24,8 @@ def loss_and_grads(model: VAE, objective: Objective, params: Params, x: jax.Arra
   Returns:
     (loss, grads): -mean_b bound(x_b) and a gradient pytree like params.
   """
+  if objective.estimator in estimators.NAMES:  # No reparameterization: estimators.py.
+    return estimators.loss_grads_and_state(model, objective, params, x, key)[:2]
   batch_size = x.shape[0]
   keys = jax.random.split(key, batch_size)
   per_example = functools.partial(model.log_weights, num_samples=objective.total_samples,

@@ -143,6 +143,7 @@ class VAE:
   likelihood: Any = likelihoods.Bernoulli()
   conv_channels: tuple[int, ...] = ()
   activation: str = 'tanh'
+  reparameterizable = True  # z = mean + std * eps: a pathwise gradient exists.
 
   @property
   def num_layers(self) -> int:
@@ -231,7 +232,7 @@ class VAE:
     return self.decoder_layer(params, 0, h)
 
   def sample_posterior(self, params: Params, x: ArrayLike, key: jax.Array,
-                       q_params: Params | None = None):
+                       q_params: Params | None = None, stop_z: bool = False):
     """One draw z_1..z_L ~ q(z | x) by reparameterization.
 
     Args:
@@ -239,6 +240,7 @@ class VAE:
       x: one image [D], as the likelihood prepares it.
       key: the draw's key.
       q_params: parameters to evaluate log q(z | x) with (default: params).
+      stop_z: draw z without a gradient path (score-function estimators).
 
     Returns:
       (zs, means, log_qz): each layer's sample and mean (given the sample below), and
@@ -249,6 +251,8 @@ class VAE:
     for l in range(self.num_layers):
       mean, std = self.encoder_layer(params, l, h)
       z = mean + std * jax.random.normal(keys[l], mean.shape, mean.dtype)
+      if stop_z:
+        z = jax.lax.stop_gradient(z)
       if q_params is not None:
         mean, std = self.encoder_layer(q_params, l, h)
       log_qz += distributions.gaussian_log_prob(z, mean, std)
@@ -258,7 +262,8 @@ class VAE:
     return zs, means, log_qz
 
   def log_weight_terms(self, params: Params, x: ArrayLike, key: jax.Array,
-                       stop_q_params: bool = False) -> dict[str, jax.Array]:
+                       stop_q_params: bool = False, stop_z: bool = False
+                       ) -> dict[str, jax.Array]:
     """One importance sample z ~ q(z | x) and the three terms of its log weight.
 
     Args:
@@ -267,12 +272,14 @@ class VAE:
       key: the sample's key.
       stop_q_params: evaluate log q(z | x) with the encoder's parameters held fixed (no
         gradient through them; the gradient through z remains), as STL and DReG need.
+      stop_z: draw z without a gradient path, so that the encoder's gradient of log w is
+        -grad log q(z | x) at a fixed z, as the score-function estimators need.
 
     Returns:
       {'log_px_given_z', 'log_pz', 'log_qz'}: scalars; log w = log_px_given_z + log_pz - log_qz.
     """
     q_params = jax.lax.stop_gradient(params) if stop_q_params else None
-    zs, _, log_qz = self.sample_posterior(params, x, key, q_params)
+    zs, _, log_qz = self.sample_posterior(params, x, key, q_params, stop_z)
     log_pz = self.log_prior(params, zs)
     logits = self.decoder_layer(params, 0, zs[0])
     log_scale = params['decoder'].get('log_scale')
@@ -326,14 +333,14 @@ def decode_batch(model: VAE, params: Params, z: ArrayLike) -> jax.Array:
   return jax.vmap(model.decode, in_axes=(None, 0))(params, z)
 
 
-ARCHITECTURES = ('one_layer', 'two_layer', 'conv')
+ARCHITECTURES = ('one_layer', 'two_layer', 'conv', 'sbn_linear', 'sbn_nonlinear', 'categorical')
 CONV_CHANNELS = (32, 64)
 
 
 def make_model(architecture: str, latent_dim: int,
                image_shape: tuple[int, int, int] = MNIST_SHAPE,
                likelihood: str = 'bernoulli', hidden: Sequence[int] = (),
-               activation: str = 'tanh') -> VAE:
+               activation: str = 'tanh'):
   """A model with a top latent of latent_dim units for images of image_shape (H, W, C).
 
   Args:
@@ -347,7 +354,16 @@ def make_model(architecture: str, latent_dim: int,
       paper's 200-200), e.g. (500, 500) for Kingma et al.'s M1.
     activation: the MLPs' hidden units, 'tanh' (the paper's), 'softplus' (Kingma et al.'s)
       or 'relu'.
+
+  'sbn_linear', 'sbn_nonlinear' and 'categorical' are vaejax/discrete.py's discrete-latent
+  models (a DiscreteVAE), with their own widths and tanh units.
   """
+  if architecture in ARCHITECTURES[3:]:
+    if hidden or activation != 'tanh':
+      raise UserError(f'architecture {architecture!r} sets its own tanh layers: leave '
+                      'mlp_hidden empty and activation tanh')
+    from vaejax import discrete  # pylint: disable=g-import-not-at-top  (it builds on MLP)
+    return discrete.make_model(architecture, latent_dim, image_shape, likelihood)
   image_shape = tuple(int(n) for n in image_shape)
   like = likelihoods.make_likelihood(likelihood)
   if activation not in ACTIVATIONS:

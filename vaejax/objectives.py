@@ -17,6 +17,9 @@ gradient estimator picks its weights:
            the encoder's parameters held fixed, so its score term is dropped
   dreg     doubly reparameterized (Tucker et al. 2018): like stl, with each IWAE group's
            normalized weights squared (w~_k^2 instead of w~_k); for the ELBO it equals stl
+
+and the estimators that do without the reparameterization trick (score, nvil, vimco,
+rws_wake, rws_sleep, concrete, straight_through) are vaejax/estimators.py's.
 """
 
 import dataclasses
@@ -29,7 +32,10 @@ from jax.typing import ArrayLike
 from vaejax.errors import UserError
 
 OBJECTIVES = ('vae', 'iwae', 'miwae', 'ciwae', 'piwae')
-ESTIMATORS = ('reparam', 'stl', 'dreg')
+REPARAMETERIZED = ('reparam', 'stl', 'dreg')
+WITHOUT_REPARAMETERIZATION = ('score', 'nvil', 'vimco', 'rws_wake', 'rws_sleep', 'concrete',
+                              'straight_through')
+ESTIMATORS = REPARAMETERIZED + WITHOUT_REPARAMETERIZATION
 
 
 def elbo(logw: ArrayLike) -> jax.Array:
@@ -68,12 +74,19 @@ class Objective:
     num_groups: M, for miwae and piwae (1 otherwise).
     beta: the ELBO's share in ciwae.
     estimator: one of ESTIMATORS.
+    temperature: the Concrete relaxation's starting temperature (concrete, straight_through).
+    temperature_min: the temperature's floor.
+    temperature_decay: r in tau_s = max(temperature_min, temperature * exp(-r s)) at step s
+      (0: constant).
   """
   name: str
   num_samples: int
   num_groups: int = 1
   beta: float = 0.5
   estimator: str = 'reparam'
+  temperature: float = 1.0
+  temperature_min: float = 1.0
+  temperature_decay: float = 0.0
 
   @property
   def total_samples(self) -> int:
@@ -123,8 +136,10 @@ class Objective:
 
 
 def make_objective(name: str, num_samples: int, num_groups: int = 1, beta: float = 0.5,
-                   estimator: str = 'reparam') -> Objective:
-  """Validates the settings and returns the Objective."""
+                   estimator: str = 'reparam', temperature: float = 1.0,
+                   temperature_min: float = 1.0, temperature_decay: float = 0.0) -> Objective:
+  """Validates the settings and returns the Objective (estimators.check then checks the
+  estimator against the model and the objective)."""
   if name not in OBJECTIVES:
     raise UserError(f'unknown objective {name!r}; choose one of {OBJECTIVES}')
   if estimator not in ESTIMATORS:
@@ -135,5 +150,10 @@ def make_objective(name: str, num_samples: int, num_groups: int = 1, beta: float
     raise UserError(f'num_groups (M) must be at least 1, got {num_groups}')
   if not 0.0 <= beta <= 1.0:
     raise UserError(f'ciwae_beta must be in [0, 1], got {beta}')
+  if not 0 < temperature_min <= temperature:
+    raise UserError(f'the temperatures must satisfy 0 < temperature_min <= temperature, got '
+                    f'{temperature_min} and {temperature}')
+  if temperature_decay < 0:
+    raise UserError(f'temperature_decay must be >= 0, got {temperature_decay}')
   return Objective(name, num_samples, num_groups if name in ('miwae', 'piwae') else 1,
-                   beta, estimator)
+                   beta, estimator, temperature, temperature_min, temperature_decay)

@@ -107,12 +107,16 @@ def latent_scatter(model: VAE, params: Params, x: np.ndarray, labels: np.ndarray
 
 def all_pictures(model: VAE, params: Params, x: np.ndarray, labels: np.ndarray,
                  key: jax.Array) -> dict:
-  """The pictures training writes at each evaluation: name -> grid image (or figure)."""
+  """The pictures training writes at each evaluation: name -> grid image (or figure).
+
+  Traversals sweep a Gaussian latent over [-3, 3]: discrete-latent models have none.
+  """
   pictures = {
       'prior_samples': prior_samples(model, params, key),
       'reconstructions': reconstructions(model, params, x[:32]),
-      'traversals': traversals(model, params, x[:1000]),
   }
+  if model.reparameterizable:
+    pictures['traversals'] = traversals(model, params, x[:1000])
   if model.latent_dim == 2:
     pictures['manifold'] = manifold(model, params)
     pictures['latent_scatter'] = latent_scatter(model, params, x, labels)

@@ -449,8 +449,9 @@ def restore(workdir: str | os.PathLike, step: int | None = None) -> Restored:
   step = max(verified) if step is None else step
   model = _model(workdir, config, checkpoints, step)
   optimizer = trainstate.make_optimizer(config, steps_per_epoch=1)
-  target = jax.eval_shape(lambda: trainstate.init_state(model, optimizer, jax.random.key(0),
-                                                        jnp.zeros(model.num_inputs)))
+  objective = None if isinstance(model, m2.M2) else trainstate.objective_from_config(config)
+  target = jax.eval_shape(lambda: trainstate.init_state(
+      model, optimizer, jax.random.key(0), jnp.zeros(model.num_inputs), objective=objective))
   state = checkpoints.restore(step, target)
   checkpoints.close()
   return Restored(config, model, state.params, step)

@@ -6,7 +6,7 @@ lists every host's devices, each host feeds and computes only its own part of ea
 process 0 alone writes the run directory.
 """
 
-from typing import Any
+from typing import Any, Sequence
 
 import jax
 import numpy as np
@@ -18,9 +18,11 @@ DATA_AXIS = 'data'
 MODEL_AXIS = 'models'
 
 
-def data_mesh(num_devices: int, batch_size: int) -> Mesh | None:
-  """A mesh over the first num_devices devices (0: all, every host's); None for one device."""
-  devices = jax.devices()
+def data_mesh(num_devices: int, batch_size: int,
+              devices: Sequence[jax.Device] | None = None) -> Mesh | None:
+  """A mesh over the first num_devices devices (0: all) of `devices` (default: every host's);
+  None for one device."""
+  devices = jax.devices() if devices is None else list(devices)
   n = len(devices) if num_devices == 0 else num_devices
   if n > len(devices):
     raise UserError(f'num_devices is {n} but only {len(devices)} {devices[0].platform} '
@@ -30,9 +32,10 @@ def data_mesh(num_devices: int, batch_size: int) -> Mesh | None:
   return None if n == 1 else Mesh(np.asarray(devices[:n]), (DATA_AXIS,))
 
 
-def model_mesh(num_models: int) -> Mesh | None:
-  """A mesh over as many local devices as divide num_models evenly (None if that is one)."""
-  devices = jax.local_devices()
+def model_mesh(num_models: int, devices: Sequence[jax.Device] | None = None) -> Mesh | None:
+  """A mesh over as many of `devices` (default: the local ones) as divide num_models evenly
+  (None if that is one)."""
+  devices = jax.local_devices() if devices is None else list(devices)
   n = max(d for d in range(1, len(devices) + 1) if num_models % d == 0)
   return None if n == 1 else Mesh(np.asarray(devices[:n]), (MODEL_AXIS,))
 

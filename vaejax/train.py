@@ -9,6 +9,7 @@ import optax
 
 from vaejax import data
 from vaejax import diagnostics
+from vaejax import estimators
 from vaejax import evaluate as evaluate_lib
 from vaejax import gradients
 from vaejax import loop
@@ -24,14 +25,18 @@ SCHEDULES = ('constant', 'iwae', 'iwae_released')
 OPTIMIZERS = ('adam', 'released_adam')
 GRADIENT_REDUCTIONS = ('mean', 'sum')
 BINARIZATIONS = ('dynamic', 'fixed')
+TEMPERATURE_SCHEDULES = ('constant', 'exponential')
 ACTIVE_UNITS_TRAIN_IMAGES = 500  # the released code's active-unit count
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """One-line UserErrors for settings that cannot work (data-dependent checks come later)."""
-  trainstate.model_from_config(config)
-  make_objective(config.objective, config.num_samples, config.num_groups, config.ciwae_beta,
-                 config.gradient_estimator)
+  if config.temperature_schedule not in TEMPERATURE_SCHEDULES:
+    raise UserError(f'unknown temperature_schedule {config.temperature_schedule!r}; choose '
+                    f'one of {TEMPERATURE_SCHEDULES}')
+  estimators.check(trainstate.objective_from_config(config),
+                   trainstate.model_from_config(config),
+                   config.architecture)
   if config.latent_dim < 1:
     raise UserError(f'latent_dim must be at least 1, got {config.latent_dim}')
   if config.schedule not in SCHEDULES:
@@ -67,14 +72,23 @@ def make_train_step(model: VAE, objective: Objective,
 
   The model's likelihood prepares each batch from the step's key: a fresh binarization
   (Bernoulli), a fresh uniform dequantization (Gaussian), or none (discretized logistic).
+  The estimators of vaejax/estimators.py also replace params['estimator']'s running
+  statistics with their next values.
   """
 
   def train_step(state: trainstate.TrainState, batch: jax.Array, key: jax.Array):
     prepare_key, sample_key = jax.random.split(key)
     x = model.likelihood.prepare(prepare_key, batch)
-    loss, grads = gradients.loss_and_grads(model, objective, state.params, x, sample_key)
+    estimator_state = None
+    if objective.estimator in estimators.NAMES:
+      loss, grads, estimator_state = estimators.loss_grads_and_state(
+          model, objective, state.params, x, sample_key)
+    else:
+      loss, grads = gradients.loss_and_grads(model, objective, state.params, x, sample_key)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
+    if estimator_state is not None:
+      params = {**params, 'estimator': estimator_state}
     return trainstate.TrainState(params, opt_state, state.step + 1), {'loss': loss}
 
   return train_step
@@ -180,7 +194,8 @@ def run_dir(config: ml_collections.ConfigDict, workdir: str, exp: Experiment) ->
   pixel_mean = exp.dataset.train_images.mean(axis=0) / 255.0
   return runs.RunDir(
       config, workdir, exp.steps_per_epoch,
-      lambda: trainstate.init_state(exp.model, exp.optimizer, exp.keys.init, pixel_mean),
+      lambda: trainstate.init_state(exp.model, exp.optimizer, exp.keys.init, pixel_mean,
+                                    objective=exp.objective),
       lambda params, metrics_log, step: _evaluate(exp, config, params, metrics_log, step),
       info={'image_shape': list(exp.dataset.image_shape)})
 

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from vaejax import estimators
 from vaejax import optimizers
 from vaejax.models import MNIST_SHAPE, VAE, make_model
 from vaejax.objectives import Objective, make_objective
@@ -80,13 +81,21 @@ def model_from_config(config: ml_collections.ConfigDict,
 
 
 def objective_from_config(config: ml_collections.ConfigDict) -> Objective:
+  exponential = config.temperature_schedule == 'exponential'
   return make_objective(config.objective, config.num_samples, config.num_groups,
-                        config.ciwae_beta, config.gradient_estimator)
+                        config.ciwae_beta, config.gradient_estimator, config.temperature,
+                        config.temperature_min if exponential else config.temperature,
+                        config.temperature_decay if exponential else 0.0)
 
 
 def init_state(model: Any, optimizer: optax.GradientTransformation, key: jax.Array,
-               *init_args: Any) -> TrainState:
+               *init_args: Any, objective: Objective | None = None) -> TrainState:
   """A fresh state: model.init(key, *init_args) (a VAE or M2; e.g. the pixel mean) and the
-  optimizer's state."""
+  optimizer's, with the objective's estimator's parameters, if it has any
+  (vaejax/estimators.py)."""
   params = model.init(key, *init_args)
+  estimator_state = (None if objective is None
+                     else estimators.init_state(objective, key, model.num_inputs))
+  if estimator_state is not None:
+    params['estimator'] = estimator_state
   return TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32))

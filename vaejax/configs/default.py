@@ -19,7 +19,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.train_examples = 0  # > 0: only the first N training images (burda2015: 59,600)
   config.shuffle = True  # False: every epoch in the images' order (burda2015)
   # Model.
-  config.architecture = 'one_layer'  # or 'two_layer', 'conv' (any H x W x C images)
+  config.architecture = 'one_layer'  # or 'two_layer', 'conv' (any H x W x C images);
+  # discrete latents: 'sbn_linear', 'sbn_nonlinear' (3 layers of latent_dim), 'categorical'
   config.likelihood = 'bernoulli'  # or 'gaussian', 'logistic' (grey-level and colour images)
   config.latent_dim = 50
   config.mlp_hidden = ()  # widths between x and z_1, each way (empty: the paper's 200-200)
@@ -29,7 +30,14 @@ def get_config() -> ml_collections.ConfigDict:
   config.num_samples = 50  # K
   config.num_groups = 1  # M, for miwae and piwae
   config.ciwae_beta = 0.5
-  config.gradient_estimator = 'reparam'  # or 'stl', 'dreg'
+  config.gradient_estimator = 'reparam'  # or 'stl', 'dreg'; without reparameterization:
+  # 'score', 'nvil', 'vimco', 'rws_wake', 'rws_sleep', 'concrete', 'straight_through'
+  # The Concrete relaxation's temperature: 'constant', or 'exponential':
+  # max(temperature_min, temperature * exp(-temperature_decay * step)).
+  config.temperature = 1.0
+  config.temperature_schedule = 'constant'
+  config.temperature_min = 0.5
+  config.temperature_decay = 1e-4
   # Optimization.
   config.batch_size = 20
   config.num_epochs = 3280
