@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the whole test suite on CPU (about 14 minutes on 2 cores), after creating .venv if absent.
+# Runs the whole test suite on CPU (about 22 minutes on 2 cores), after creating .venv if absent.
 # The sharding tests run in a second pytest process with 8 simulated CPU devices (splitting
 # the CPU slows everything else). Extra arguments go to both, e.g. scripts/test.sh -k sweep
 source "$(dirname "$0")/setup_venv.sh"
