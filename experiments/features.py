@@ -59,9 +59,7 @@ def main(argv):
   feature_map = features.make_feature_map(
       run.model, run.params, dataset.train_images / 255.0, s.unlabelled, key, _LAYERS.value,
       _BINARIZATIONS.value, _SCALING.value)
-  rows['latent means'] = classifiers.probe(
-      feature_map(dataset.train_images / 255.0), dataset.train_labels,
-      feature_map(dataset.test_images / 255.0), dataset.test_labels, s, key, hiddens)
+  rows['latent means'] = features.probe(feature_map, dataset, s, key, hiddens)
   rows['latent means']['units'] = int(feature_map.units.size)
   rows['latent means']['seconds'] = time.monotonic() - start
   start = time.monotonic()

@@ -99,13 +99,11 @@ def m1_probe(config, run_dir: pathlib.Path) -> dict:
   def compute():
     start = time.monotonic()
     dataset, s = labelled_split(config)
+    analysis_key = vaejax.trainstate.run_keys(config.seed).analysis
     feature_map = features.make_feature_map(
-        m1.model, m1.params, dataset.train_images / 255.0, s.unlabelled,
-        vaejax.trainstate.run_keys(config.seed).analysis, config.m1_layers,
-        config.m1_binarizations, config.m1_scaling)
-    result = classifiers.probe(feature_map(dataset.train_images / 255.0), dataset.train_labels,
-                               feature_map(dataset.test_images / 255.0), dataset.test_labels,
-                               s, vaejax.trainstate.run_keys(config.seed).analysis)
+        m1.model, m1.params, dataset.train_images / 255.0, s.unlabelled, analysis_key,
+        config.m1_layers, config.m1_binarizations, config.m1_scaling)
+    result = features.probe(feature_map, dataset, s, analysis_key)
     return {**result, 'seconds': time.monotonic() - start}
   return _cached(run_dir / PROBE_FILE, key, compute)
 

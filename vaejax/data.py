@@ -126,6 +126,13 @@ def binarize(key: jax.Array, images: jax.Array) -> jax.Array:
   return jax.random.bernoulli(key, images.astype(jnp.float32) / 255.0).astype(jnp.float32)
 
 
+def binarizations(key: jax.Array, grey: jax.Array, num: int) -> jax.Array:
+  """num Bernoulli draws of every pixel of grey levels [..., D] in [0, 1]: float32 {0, 1}
+  [num, ..., D]."""
+  return jax.random.bernoulli(key, jnp.broadcast_to(grey, (num,) + grey.shape)).astype(
+      jnp.float32)
+
+
 def epoch_batches(data_key: jax.Array, epoch: jax.Array, num_examples: int,
                   batch_size: int, shuffle: bool = True) -> jax.Array:
   """Indices [steps, batch_size] of one epoch, a function of (data_key, epoch) alone.

@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vaejax import classifiers
+from vaejax import data
 from vaejax import evaluate
 from vaejax.errors import UserError
 from vaejax.models import VAE, Params
@@ -45,8 +47,7 @@ def _moments(model: VAE, params: Params, images: jax.Array, layers: str, binariz
   def one(grey, key):
     if binarizations == 0:
       return of_input(grey)
-    draws = jax.random.bernoulli(key, jnp.broadcast_to(grey, (binarizations,) + grey.shape))
-    means, stds = jax.vmap(of_input)(draws.astype(jnp.float32))
+    means, stds = jax.vmap(of_input)(data.binarizations(key, grey, binarizations))
     mean = jnp.mean(means, axis=0)
     return mean, jnp.sqrt(jnp.mean(stds**2, axis=0) + jnp.var(means, axis=0))
 
@@ -109,3 +110,11 @@ def make_feature_map(model: VAE, params: Params, train_images: np.ndarray,
   else:
     shift, scale = mean[:, units].mean(axis=0), mean[:, units].std(axis=0)
   return FeatureMap(model, params, key, layers, binarizations, units, shift, scale)
+
+
+def probe(feature_map: FeatureMap, dataset: data.Dataset, s, key: jax.Array,
+          hiddens: tuple[tuple[int, ...], ...] = ((), (500,))) -> dict:
+  """classifiers.probe of the feature map's means of the dataset's images (splits s)."""
+  return classifiers.probe(feature_map(dataset.train_images / 255.0), dataset.train_labels,
+                           feature_map(dataset.test_images / 255.0), dataset.test_labels, s,
+                           key, hiddens)

@@ -114,6 +114,11 @@ def _write_feature_map(path: pathlib.Path, feature_map: features.FeatureMap, m1_
             'params': feature_map.params, 'key': jax.random.key_data(feature_map.key),
             'layers': feature_map.layers, 'binarizations': feature_map.binarizations,
             'units': feature_map.units, 'shift': feature_map.shift, 'scale': feature_map.scale}
+  _write_record(path, record)
+
+
+def _write_record(path: pathlib.Path, record: dict) -> None:
+  """record as msgpack at path, whole or not at all (written aside, then renamed)."""
   if sharding.is_writer():
     partial = path.with_suffix('.tmp')
     partial.write_bytes(flax.serialization.msgpack_serialize(jax.device_get(record)))
@@ -316,9 +321,8 @@ def class_probs(model: M2, params: Params, x: np.ndarray, key: jax.Array | None 
   of each image, image i's drawn from fold_in(key, i)."""
   if binarizations and x.dtype == np.uint8:
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(len(x)))
-    draw = jax.jit(jax.vmap(lambda k, image: jax.random.bernoulli(
-        k, jnp.broadcast_to(image / 255.0, (binarizations,) + image.shape)).astype(
-            jnp.float32)))
+    draw = jax.jit(jax.vmap(lambda k, image: data.binarizations(k, image / 255.0,
+                                                                binarizations)))
     return np.concatenate([np.asarray(jnp.mean(jax.vmap(
         lambda b: _class_probs(model, params, b), in_axes=1)(
             draw(keys[i:i + EVAL_BATCH], jnp.asarray(x[i:i + EVAL_BATCH], jnp.float32))),
@@ -381,11 +385,7 @@ def _best_so_far(metrics: dict, records: list[dict]) -> dict:
 
 def write_best_params(workdir: str, params: Params, step: int) -> None:
   """The parameters of the least validation error so far, and their step."""
-  if sharding.is_writer():
-    path = pathlib.Path(workdir) / BEST_FILE
-    partial = path.with_suffix('.tmp')
-    partial.write_bytes(flax.serialization.msgpack_serialize({'step': step, 'params': params}))
-    partial.rename(path)
+  _write_record(pathlib.Path(workdir) / BEST_FILE, {'step': step, 'params': params})
 
 
 def read_best_params(workdir: str) -> tuple[Params, int] | None:
