@@ -6,12 +6,12 @@
   p(y) = 1 / C,  p(z) = N(0, I)
 
 With log w_k(x, y) = log p(x | y, z_k) + log p(y) + log p(z_k) - log q(z_k | x, y) and
-z_k ~ q(z | x, y), the labelled bound L(x, y) is an objective of vaejax/objectives.py over the
-K log weights (vae: their mean, the ELBO; iwae: log of their mean weight), and the unlabelled
-bound sums it exactly over the classes: U(x) = sum_y q(y | x) (L(x, y) - log q(y | x)). Every network is an
-MLP of vaejax/models.py with softplus hidden units (Kingma et al.'s), y enters as a one-hot
-vector (ConditionalMLP), and every function takes one example; batches and samples are added
-with vmap.
+z_k ~ q(z | x, y), the labelled bound L(x, y) is an objective of vaejax/bounds/objectives.py
+over the K log weights (vae: their mean, the ELBO; iwae: log of their mean weight), and the
+unlabelled bound sums it exactly over the classes: U(x) = sum_y q(y | x) (L(x, y) - log q(y | x)).
+Every network is an MLP of vaejax/models/networks.py with softplus hidden units (Kingma et
+al.'s), y enters as a one-hot vector (ConditionalMLP), and every function takes one example;
+batches and samples are added with vmap.
 """
 
 import dataclasses
@@ -23,10 +23,10 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 import ml_collections
 
-from vaejax import distributions
-from vaejax import evaluate
-from vaejax import likelihoods
-from vaejax.models import MLP, Params
+from vaejax.logpx import importance
+from vaejax.models import distributions
+from vaejax.models import likelihoods
+from vaejax.models.networks import MLP, Params
 
 ARCHITECTURES = ('m2', 'm1m2')  # M2 of images, M2 of an M1 run's latent means.
 
@@ -166,7 +166,7 @@ class M2:
     classes = jnp.arange(self.num_classes)
     log_weights = jax.vmap(jax.vmap(self.log_weight, in_axes=(None, None, None, 0)),
                            in_axes=(None, None, 0, None))  # [C, chunk]
-    log_p_xy = evaluate.logmeanexp_in_chunks(
+    log_p_xy = importance.logmeanexp_in_chunks(
         lambda keys: log_weights(params, x, classes, keys).T, key, num_samples, chunk_size)
     return jax.nn.logsumexp(log_p_xy)
 
