@@ -1,12 +1,15 @@
 """M2's bounds, the semi-supervised splits and data order, and M2 training end to end."""
 
 import json
+import shutil
 
+import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from vaejax import runs
 from vaejax.bounds import objectives
 from vaejax.configs import semi_supervised
 from vaejax.data import datasets
@@ -200,3 +203,56 @@ def test_classify_on_an_unsupervised_run_is_refused(trained_run):
   workdir, _ = trained_run
   with pytest.raises(UserError, match='needs a semi-supervised'):
     vaejax.load(workdir).classify(np.zeros((1, 784)))
+
+
+def _old_layout(params):
+  """M2's parameters as runs from before kept them: the decoder's log scale at the top."""
+  decoder = {k: v for k, v in params['decoder'].items() if k != 'log_scale'}
+  return {**params, 'decoder': decoder, 'log_scale': params['decoder']['log_scale']}
+
+
+def test_m2_run_from_before_the_decoders_log_scale_moved_resumes_and_loads(small_mnist,
+                                                                           tmp_path):
+  """A run whose checkpoint and best parameters keep params['log_scale'] (as the M2 runs
+  written before it moved to params['decoder']['log_scale']) loads, and resumes to the
+  uninterrupted run's records, results and parameters, with no manual step."""
+  import vaejax
+  config = small_config(small_mnist, likelihood='gaussian', hidden_units=32, latent_dim=4,
+                        eval_num_samples=2)
+  reference = tmp_path / 'reference'
+  expected = train_m2.train_and_evaluate(config, str(reference))
+  old = tmp_path / 'old'
+  shutil.copytree(reference, old)
+  (old / runs.RESULTS_FILE).unlink()
+  checkpoints = runs.Checkpoints(old)
+  first = checkpoints.all_steps()[0]
+  state = checkpoints.restore(first, None)
+  opt_state = [{**s, 'mu': _old_layout(s['mu']), 'nu': _old_layout(s['nu'])}
+               if isinstance(s, dict) and 'mu' in s else s for s in state['opt_state']]
+  checkpoints.discard_after(None)
+  checkpoints.save(first, {**state, 'params': _old_layout(state['params']),
+                           'opt_state': opt_state})
+  assert 'log_scale' in checkpoints._manager.item_metadata(first).tree['params']
+  checkpoints.close()
+  best = flax.serialization.msgpack_restore((old / train_m2.BEST_FILE).read_bytes())
+  (old / train_m2.BEST_FILE).write_bytes(flax.serialization.msgpack_serialize(
+      {**best, 'params': _old_layout(best['params'])}))
+
+  as_tree = lambda run: jax.tree.map(np.asarray, run.params)
+  last = vaejax.load(old, params='last')
+  assert last.step == first and 'log_scale' in last.params['decoder']
+  jax.tree.map(np.testing.assert_array_equal, as_tree(last), jax.tree.map(
+      np.asarray, runs.restore(reference, first).params))
+  jax.tree.map(np.testing.assert_array_equal, as_tree(vaejax.load(old)),
+               as_tree(vaejax.load(reference)))
+  x = datasets.load(config.dataset, config.data_dir).test_images[:3]
+  np.testing.assert_array_equal(last.log_likelihood(x, jax.random.key(0), num_samples=4),
+                                vaejax.load(reference, step=first).log_likelihood(
+                                    x, jax.random.key(0), num_samples=4))
+
+  results = train_m2.train_and_evaluate(config, str(old))
+  untimed = lambda r: {k: v for k, v in r.items() if k != 'train_seconds'}
+  assert untimed(results) == untimed(expected)
+  assert (old / runs.METRICS_FILE).read_text() == (reference / runs.METRICS_FILE).read_text()
+  jax.tree.map(np.testing.assert_array_equal, as_tree(runs.restore(old)),
+               as_tree(runs.restore(reference)))

@@ -268,7 +268,8 @@ class Checkpoints:
     self.directory = pathlib.Path(workdir).absolute() / CHECKPOINT_DIR
     self._manager = ocp.CheckpointManager(
         self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
-                                                             create=True))
+                                                             create=True),
+        item_handlers=ocp.StandardCheckpointHandler())  # Named, so its metadata can be read.
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
@@ -325,11 +326,19 @@ class Checkpoints:
           self._manager.delete(later)
 
   def restore(self, step: int, target: Any) -> Any:
-    """The state saved at `step`, shaped like target; a one-line UserError if it is damaged."""
+    """The state saved at `step`, shaped like target; a one-line UserError if it is damaged.
+
+    An M2 checkpoint from before params['decoder']['log_scale'] (m2.in_old_layout) is read
+    in its own layout and given back in today's.
+    """
     problem = self.problem(step)
     if problem is None:
       try:
-        return self._manager.restore(step, args=ocp.args.StandardRestore(target))
+        old = m2.in_old_layout(self._manager.item_metadata(step).tree)
+        if old and target is not None:
+          target = m2.to_old_layout(target)
+        state = self._manager.restore(step, args=ocp.args.StandardRestore(target))
+        return m2.from_old_layout(state) if old else state
       except (ValueError, KeyError, FileNotFoundError) as e:
         problem = (str(e).splitlines() or [type(e).__name__])[0][:200]
     raise UserError(f'checkpoint {self.directory / str(step)} is corrupt or incomplete '

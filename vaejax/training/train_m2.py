@@ -389,12 +389,13 @@ def write_best_params(workdir: str, params: Params, step: int) -> None:
 
 
 def read_best_params(workdir: str) -> tuple[Params, int] | None:
-  """(parameters, step) of the least validation error, or None for runs without them."""
+  """(parameters, step) of the least validation error, or None for runs without them; a run's
+  from before params['decoder']['log_scale'] in today's layout (m2.from_old_layout)."""
   path = pathlib.Path(workdir) / BEST_FILE
   if not path.exists():
     return None
   record = flax.serialization.msgpack_restore(path.read_bytes())
-  return record['params'], int(record['step'])
+  return m2.from_old_layout(record['params']), int(record['step'])
 
 
 def _evaluate(exp: Experiment, config: ml_collections.ConfigDict, workdir: str,
