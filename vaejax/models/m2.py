@@ -95,9 +95,9 @@ class M2:
     params = {name: net.init(keys[name], *inputs[name])['params']
               for name, net in nets.items()}
     if self.likelihood.has_scale:
-      params['decoder']['log_scale'] = (jnp.full(self.num_inputs, likelihoods.INIT_LOG_SCALE)
-                             if data_scale is None
-                             else jnp.log(jnp.asarray(data_scale, jnp.float32)))
+      params['decoder']['log_scale'] = (
+          jnp.full(self.num_inputs, likelihoods.INIT_LOG_SCALE) if data_scale is None
+          else jnp.log(jnp.asarray(data_scale, jnp.float32)))
     return params
 
   def _apply(self, name: str, params: Params, *inputs) -> jax.Array:
@@ -188,6 +188,7 @@ def make_model(config: ml_collections.ConfigDict, num_inputs: int, num_classes: 
 
 
 def _is_params(tree: Any) -> bool:
+  """Whether tree is shaped as M2's parameters (or the optimizer's moments of them)."""
   return isinstance(tree, dict) and 'classifier' in tree and 'decoder' in tree
 
 
