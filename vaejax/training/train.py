@@ -12,7 +12,7 @@ from vaejax import runs
 from vaejax.bounds import diagnostics
 from vaejax.bounds import estimators
 from vaejax.bounds import gradients
-from vaejax.bounds.objectives import Objective, make_objective
+from vaejax.bounds.objectives import Objective
 from vaejax.data import datasets
 from vaejax.errors import UserError
 from vaejax.logpx import importance
