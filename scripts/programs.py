@@ -2,7 +2,8 @@
 
 scripts/compile_for.py compiles them for a TPU topology from their abstract arguments;
 scripts/device_check.py runs them on the device it has. This module is the one place those
-scripts reach into vaejax's trainers (train, sweep, sharding, evaluate, ais, semisupervised).
+scripts reach into vaejax's trainers and estimators (training: train, sweep, train_m2, sharding;
+logpx: importance, ais).
 
 Each builder returns a Program: the jitted function vaejax runs, a function making its
 arguments (real initial states, real MNIST images), and where each argument lives (a mesh and
