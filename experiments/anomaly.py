@@ -27,8 +27,9 @@ import numpy as np
 import vaejax
 import cli
 from vaejax import anomaly
-from vaejax import data
-from vaejax import evaluate
+from vaejax.data import datasets
+from vaejax.logpx import importance
+from vaejax.training import trainstate
 
 _CONFIG = config_flags.DEFINE_config_file('config', cli.config_path('quick.py'),
                                           'Config of the run.', lock_config=True)
@@ -43,11 +44,11 @@ def main(argv):
     raise vaejax.UserError('set --config.held_out_label to the class to hold out')
   vaejax.train_and_evaluate(config, _WORKDIR.value)
   run = vaejax.load(_WORKDIR.value)
-  dataset = data.load(config.dataset, config.data_dir or None)
+  dataset = datasets.load(config.dataset, config.data_dir or None)
   # The run's own test-set estimates: with num_samples = eval_num_samples, the scores' mean is
   # its test NLL.
-  stats = evaluate.per_example(run.model, run.params, dataset.test_images,
-                               vaejax.trainstate.run_keys(config.seed).eval, _NUM_SAMPLES.value)
+  stats = importance.per_example(run.model, run.params, dataset.test_images,
+                               trainstate.run_keys(config.seed).eval, _NUM_SAMPLES.value)
   is_anomaly = dataset.test_labels == config.held_out_label
   scores = {f'-log p(x) (k={_NUM_SAMPLES.value})': -stats['log_px'], '-ELBO': -stats['elbo']}
   results = {'dataset': config.dataset, 'held_out_label': config.held_out_label,

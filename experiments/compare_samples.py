@@ -5,7 +5,7 @@
 
 Methods: vae (ELBO_K), iwae (IWAE_K), dreg (IWAE_K with the DReG encoder gradient),
 miwae / piwae (with --config.num_groups=M), ciwae (with --config.ciwae_beta), and IWAE_K with
-the encoder estimators that need no reparameterization (vaejax/estimators.py): score, nvil,
+the encoder estimators that need no reparameterization (vaejax/bounds/estimators.py): score, nvil,
 vimco, rws_wake, rws_sleep, concrete, straight_through, on the Gaussian VAE or on a discrete
 model (--config.architecture=sbn_linear, ...; vaejax/configs/compare_discrete_quick.py).
 A cell where the method is not defined (vimco at K = 1) is left out, with a log line. Each cell and
@@ -38,9 +38,11 @@ from ml_collections import config_flags
 import vaejax
 import cli
 import published
-from vaejax import data
-from vaejax import diagnostics
-from vaejax import estimators
+from vaejax.bounds import diagnostics
+from vaejax.bounds import estimators
+from vaejax.data import datasets
+from vaejax.training import train
+from vaejax.training import trainstate
 
 METHODS = {  # method -> (objective, gradient estimator)
     'vae': ('vae', 'reparam'),
@@ -92,8 +94,8 @@ def train_cell(base, method: str, k: int, seed: int, workdir: pathlib.Path) -> d
   bounds_file = cell_dir / 'bound_vs_k.json'
   if not bounds_file.exists():
     run = vaejax.load(cell_dir)
-    images = data.load(config.dataset, config.data_dir or None).test_images
-    prepare_key, bound_key = jax.random.split(vaejax.trainstate.run_keys(config.seed).analysis)
+    images = datasets.load(config.dataset, config.data_dir or None).test_images
+    prepare_key, bound_key = jax.random.split(trainstate.run_keys(config.seed).analysis)
     x = run.model.likelihood.prepare(prepare_key,
                                      jnp.asarray(images[:_BOUND_EXAMPLES.value]))
     bounds = diagnostics.bound_vs_k(run.model, run.params, x, bound_key,
@@ -215,7 +217,7 @@ def main(argv):
         logging.info('vimco is not defined at K = 1 (its baselines leave a sample out): '
                      'that cell is left out.')
         continue
-      vaejax.train.validate_config(cell_config(base, method, k, seeds[0]))
+      train.validate_config(cell_config(base, method, k, seeds[0]))
       cells.append((method, k))
   runs = [train_cell(base, method, k, seed, workdir) for method, k in cells for seed in seeds]
   summary = summarize(runs)

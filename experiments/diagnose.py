@@ -17,10 +17,11 @@ import jax.numpy as jnp
 
 import vaejax
 import cli
-from vaejax import data
-from vaejax import diagnostics
-from vaejax import estimators
-from vaejax import objectives
+from vaejax.bounds import diagnostics
+from vaejax.bounds import estimators
+from vaejax.bounds import objectives
+from vaejax.data import datasets
+from vaejax.training import trainstate
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A run directory.', required=True)
 _NUM_SAMPLES = flags.DEFINE_list('num_samples', ['1', '5', '50'], 'Training K to measure.')
@@ -35,8 +36,8 @@ def main(argv):
   del argv
   run = vaejax.load(_WORKDIR.value)
   config = run.config
-  dataset = data.load(config.dataset, config.data_dir or None)
-  analysis_key = jax.random.fold_in(vaejax.trainstate.run_keys(config.seed).analysis, _SEED.value)
+  dataset = datasets.load(config.dataset, config.data_dir or None)
+  analysis_key = jax.random.fold_in(trainstate.run_keys(config.seed).analysis, _SEED.value)
   batch_key, draw_key, test_key, bound_key = jax.random.split(analysis_key, 4)
   x = run.model.likelihood.prepare(batch_key,
                                    jnp.asarray(dataset.train_images[:config.batch_size]))

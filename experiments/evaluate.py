@@ -9,8 +9,8 @@
 is, ais and quadrature score the first --num_images test images, binarized (or prepared by the
 run's likelihood) with a key from the run's analysis key, so every method sees the same images.
 bdmc scores images simulated from the model: forward AIS's lower bound and reverse AIS's upper
-bound on their log p(x) (vaejax/ais.py). Writes evaluation_<method>.json into the run directory
-(summary and per-image values) and prints a table: method, images, log p(x) mean +- standard
+bound on their log p(x) (vaejax/logpx/ais.py). Writes evaluation_<method>.json into the run
+directory (summary and per-image values) and prints a table: method, images, log p(x) mean +- standard
 error, seconds.
 """
 
@@ -26,11 +26,11 @@ import numpy as np
 
 import vaejax
 import cli
-from vaejax import ais
-from vaejax import data
-from vaejax import marginal
-from vaejax import loop
-from vaejax import trainstate
+from vaejax.data import datasets
+from vaejax.logpx import ais
+from vaejax.logpx import marginal
+from vaejax.training import loop
+from vaejax.training import trainstate
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A run directory.', required=True)
 _METHOD = flags.DEFINE_enum('method', 'ais', marginal.METHODS + ('bdmc',), 'Estimator.')
@@ -94,7 +94,7 @@ def main(argv):
     per_image = {'lower': bounds['log_px'], 'upper': bounds['upper'],
                  'gap': bounds['upper'] - bounds['log_px']}
   else:
-    dataset = data.load(run.config.dataset, run.config.data_dir or None)
+    dataset = datasets.load(run.config.dataset, run.config.data_dir or None)
     images = jnp.asarray(dataset.test_images[:_NUM_IMAGES.value])
     x = run.model.likelihood.prepare(images_key, images)
     per_image = {'log_px': marginal.log_likelihood(run.model, run.params, x, method_key, method,

@@ -20,10 +20,12 @@ from absl import flags
 
 import vaejax
 import cli
-from vaejax import classifiers
-from vaejax import data
-from vaejax import features
-from vaejax import splits
+from vaejax.data import datasets
+from vaejax.models import vae
+from vaejax.semisupervised import classifiers
+from vaejax.semisupervised import features
+from vaejax.semisupervised import splits
+from vaejax.training import trainstate
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A trained unsupervised run.', required=True)
 _NUM_LABELS = flags.DEFINE_integer('num_labels', 100, 'Labelled training images.')
@@ -47,12 +49,12 @@ _STEP = flags.DEFINE_integer('step', None, 'Probe the checkpoint of this step (d
 def main(argv):
   del argv
   run = vaejax.load(_WORKDIR.value, step=_STEP.value)
-  if not isinstance(run.model, vaejax.models.VAE):
+  if not isinstance(run.model, vae.VAE):
     raise vaejax.UserError(f'{_WORKDIR.value} is not an unsupervised VAE run')
-  dataset = data.load(run.config.dataset, run.config.data_dir or None)
+  dataset = datasets.load(run.config.dataset, run.config.data_dir or None)
   s = splits.make_splits(dataset.train_labels, _NUM_LABELS.value, _NUM_VALIDATION.value,
                          _SEED.value)
-  key = vaejax.trainstate.run_keys(_SEED.value).analysis
+  key = trainstate.run_keys(_SEED.value).analysis
   hiddens = ((),) if _CLASSIFIERS.value == 'logistic' else ((), (500,))
   rows = {}
   start = time.monotonic()

@@ -33,12 +33,13 @@ from ml_collections import config_flags
 import vaejax
 import cli
 import published
-from vaejax import classifiers
-from vaejax import data
-from vaejax import features
 from vaejax import runs
-from vaejax import semisupervised
-from vaejax import splits
+from vaejax.data import datasets
+from vaejax.semisupervised import classifiers
+from vaejax.semisupervised import features
+from vaejax.semisupervised import splits
+from vaejax.training import train_m2
+from vaejax.training import trainstate
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', cli.config_path('semi_supervised.py'), 'Semi-supervised config file; override '
@@ -77,9 +78,9 @@ def m1_workdir(config, workdir: pathlib.Path) -> str:
   return str(workdir / 'm1')
 
 
-def labelled_split(config) -> tuple[data.Dataset, splits.Splits]:
+def labelled_split(config) -> tuple[datasets.Dataset, splits.Splits]:
   """The config's dataset and its splits for the config's seed and num_labels."""
-  dataset = data.load(config.dataset, config.data_dir or None)
+  dataset = datasets.load(config.dataset, config.data_dir or None)
   return dataset, splits.make_splits(dataset.train_labels, config.num_labels,
                                      config.num_validation, config.seed)
 
@@ -99,7 +100,7 @@ def m1_probe(config, run_dir: pathlib.Path) -> dict:
   def compute():
     start = time.monotonic()
     dataset, s = labelled_split(config)
-    analysis_key = vaejax.trainstate.run_keys(config.seed).analysis
+    analysis_key = trainstate.run_keys(config.seed).analysis
     feature_map = features.make_feature_map(
         m1.model, m1.params, dataset.train_images / 255.0, s.unlabelled, analysis_key,
         config.m1_layers, config.m1_binarizations, config.m1_scaling)
@@ -115,7 +116,7 @@ def baseline(config, workdir: pathlib.Path) -> dict:
     dataset, s = labelled_split(config)
     return classifiers.probe(dataset.train_images / 255.0, dataset.train_labels,
                              dataset.test_images / 255.0, dataset.test_labels, s,
-                             vaejax.trainstate.run_keys(config.seed).analysis,
+                             trainstate.run_keys(config.seed).analysis,
                              hiddens=((config.hidden_units,),))
   key = {**_split_key(config), 'hidden_units': config.hidden_units}
   return _cached(workdir / f'baseline_n{config.num_labels}_seed{config.seed}.json', key,
@@ -126,7 +127,7 @@ def train_one(config, run_dir: pathlib.Path) -> dict:
   """One label draw: {'test_error', 'validation_error', 'test_ece', 'seconds', ...}."""
   if _MODEL.value == 'm1':
     return m1_probe(config, run_dir)
-  results = semisupervised.train_and_evaluate(config, str(run_dir))
+  results = train_m2.train_and_evaluate(config, str(run_dir))
   return {'test_error': results['test_error_at_best_validation'],
           'last_test_error': results['test_error'],
           'validation_error': results['best_validation_error'],
@@ -227,7 +228,7 @@ def plot_runs(workdir: pathlib.Path, name: str, run_dirs: list[pathlib.Path],
   fig.savefig(workdir / f'error_vs_epoch_{name}.png', dpi=120)
   best = run_dirs[int(np.argmin(summary['test_error']))]
   run = vaejax.load(best)
-  dataset = data.load(run.config.dataset, run.config.data_dir or None)
+  dataset = datasets.load(run.config.dataset, run.config.data_dir or None)
   probs = run.class_probs(dataset.test_images / 255.0)
   confidence, accuracy, share = classifiers.reliability(probs, dataset.test_labels)
   fig = figure.Figure(figsize=(4, 4))

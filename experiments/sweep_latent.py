@@ -27,7 +27,8 @@ from ml_collections import config_flags
 
 import vaejax
 import cli
-from vaejax import sweep
+from vaejax.training import sweep
+from vaejax.training import train
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', cli.config_path('sweep_quick.py'), 'Config shared by every member.',
@@ -92,7 +93,7 @@ def main(argv):
     for seed in seeds:
       config = _CONFIG.value.copy_and_resolve_references()
       config.latent_dim, config.seed = dim, seed
-      vaejax.train.validate_config(config)
+      train.validate_config(config)
       configs.append(config)
       workdirs.append(str(workdir / f'latent{dim}_seed{seed}'))
   results = sweep.train_and_evaluate_many(configs, workdirs, _STRATEGY.value)

@@ -13,9 +13,10 @@ import jax
 
 import vaejax
 import cli
-from vaejax import data
 from vaejax import pictures
 from vaejax import runs
+from vaejax.data import datasets
+from vaejax.training import trainstate
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A run directory.', required=True)
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed of the prior samples.')
@@ -25,9 +26,9 @@ _NUM_PAIRS = flags.DEFINE_integer('num_pairs', 8, 'Interpolated pairs of test im
 def main(argv):
   del argv
   run = vaejax.load(_WORKDIR.value)
-  dataset = data.load(run.config.dataset, run.config.data_dir or None)
+  dataset = datasets.load(run.config.dataset, run.config.data_dir or None)
   x = dataset.test_images / 255.0
-  analysis_key = vaejax.trainstate.run_keys(run.config.seed).analysis
+  analysis_key = trainstate.run_keys(run.config.seed).analysis
   images = pictures.all_pictures(run.model, run.params, x, dataset.test_labels,
                                  jax.random.fold_in(analysis_key, _SEED.value))
   n = _NUM_PAIRS.value

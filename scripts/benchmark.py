@@ -36,14 +36,14 @@ import optax
 sys.path.insert(0, str(pathlib.Path(__file__).parent.parent / 'experiments'))
 import cli  # pylint: disable=g-import-not-at-top  (experiments/ is not installed)
 import timing  # pylint: disable=g-import-not-at-top  (scripts/timing.py)
-from vaejax import likelihoods
-from vaejax import sharding
-from vaejax import sweep
-from vaejax import train
-from vaejax import trainstate
 from vaejax.configs import default
 from vaejax.errors import UserError
-from vaejax.models import make_model
+from vaejax.models import likelihoods
+from vaejax.models.vae import make_model
+from vaejax.training import sharding
+from vaejax.training import sweep
+from vaejax.training import train
+from vaejax.training import trainstate
 
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 20, 'Examples per step.')
 _NUM_SAMPLES = flags.DEFINE_integer('num_samples', 1, 'K, samples per example.')

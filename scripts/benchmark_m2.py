@@ -1,10 +1,10 @@
-"""Steady-state training speed of M2 (vaejax/semisupervised.py) against a plain JAX M2 step.
+"""Steady-state training speed of M2 (vaejax/training/train_m2.py) against a plain JAX M2 step.
 
   python scripts/benchmark_m2.py --hidden_units=500 --weighting=parts --seconds=10
   python scripts/benchmark_m2.py --hidden_units=500 --weighting=images --batch_size=499 \
       --labelled_batch_size=1
 
-Times the real M2 training code (semisupervised.make_train_epoch: the scanned, jitted epoch
+Times the real M2 training code (train_m2.make_train_epoch: the scanned, jitted epoch
 experiments/semi_supervised.py runs; ELBO, K = 1, Bernoulli on binarized MNIST-shaped random
 images, 10 classes, 50 latents) and, in the same process, the same step written plainly:
 batched jnp arrays [B, C, ...] instead of per-example functions under vmap, no flax, the same
@@ -26,15 +26,15 @@ import optax
 sys.path.insert(0, str(pathlib.Path(__file__).parent.parent / 'experiments'))
 import cli  # pylint: disable=g-import-not-at-top  (experiments/ is not installed)
 import timing  # pylint: disable=g-import-not-at-top  (scripts/timing.py)
-from vaejax import data
-from vaejax import objectives
-from vaejax import semisupervised
-from vaejax import trainstate
+from vaejax.bounds import objectives
 from vaejax.configs import semi_supervised
-from vaejax.m2 import M2
+from vaejax.data import datasets
+from vaejax.models.m2 import M2
+from vaejax.training import train_m2
+from vaejax.training import trainstate
 
 _HIDDEN = flags.DEFINE_integer('hidden_units', 300, 'Hidden units of each network.')
-_WEIGHTING = flags.DEFINE_enum('weighting', 'parts', semisupervised.WEIGHTINGS, 'The loss.')
+_WEIGHTING = flags.DEFINE_enum('weighting', 'parts', train_m2.WEIGHTINGS, 'The loss.')
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 100, 'Unlabelled images per step.')
 _LABELLED = flags.DEFINE_integer('labelled_batch_size', 100, 'Labelled images per step.')
 _STEPS = flags.DEFINE_integer('steps_per_call', 100, 'Steps in one compiled call.')
@@ -91,10 +91,10 @@ def _plain_epoch(optimizer, batch_size, labelled_batch_size, weighting):
       params, opt_state, step = state
       step_key = jax.random.fold_in(key, step)
       bin_u, bin_l, sample_key = jax.random.split(step_key, 3)
-      x_u = data.binarize(bin_u, jax.lax.dynamic_slice_in_dim(unlabelled, s * batch_size,
+      x_u = datasets.binarize(bin_u, jax.lax.dynamic_slice_in_dim(unlabelled, s * batch_size,
                                                               batch_size))
       chosen = (step * labelled_batch_size + jnp.arange(labelled_batch_size)) % LABELS
-      x_l = data.binarize(bin_l, labelled[chosen])
+      x_l = datasets.binarize(bin_l, labelled[chosen])
       loss, grads = jax.value_and_grad(_plain_loss)(params, x_u, x_l, labels[chosen],
                                                     sample_key, weighting)
       updates, opt_state = optimizer.update(grads, opt_state, params)
@@ -118,9 +118,9 @@ def main(argv):
   config = semi_supervised.get_config()
   model = M2(CLASSES, LATENT, (hidden,), PIXELS)
   objective = objectives.make_objective('vae', 1)
-  vaejax_epoch = semisupervised.make_train_epoch(
-      semisupervised.make_train_step(model, objective, WEIGHT, optimizer, weighting,
-                                     semisupervised.make_prepare(model, config)),
+  vaejax_epoch = train_m2.make_train_epoch(
+      train_m2.make_train_step(model, objective, WEIGHT, optimizer, weighting,
+                                     train_m2.make_prepare(model, config)),
       len(images), batch_size, LABELS, labelled_batch_size)
   plain_epoch = _plain_epoch(optimizer, batch_size, labelled_batch_size, weighting)
   keys = trainstate.run_keys(0)

@@ -1,7 +1,7 @@
 """Rebuilds vaejax/bundled/mnist.npz from the MNIST IDX files.
 
 Usage: python scripts/bundle_mnist.py ../shared/data/mnist vaejax/bundled/mnist.npz
-Then update MNIST_SHA256 in vaejax/data.py with the printed digest.
+Then update MNIST_SHA256 in vaejax/data/datasets.py with the printed digest.
 """
 
 import hashlib
@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from vaejax.idx import read_idx
+from vaejax.data.idx import read_idx
 
 
 def main(src: str, dst: str) -> None:

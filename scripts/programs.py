@@ -2,7 +2,8 @@
 
 scripts/compile_for.py compiles them for a TPU topology from their abstract arguments;
 scripts/device_check.py runs them on the device it has. This module is the one place those
-scripts reach into vaejax's trainers (train, sweep, sharding, evaluate, ais, semisupervised).
+scripts reach into vaejax's trainers and estimators (training: train, sweep, train_m2, sharding;
+logpx: importance, ais).
 
 Each builder returns a Program: the jitted function vaejax runs, a function making its
 arguments (real initial states, real MNIST images), and where each argument lives (a mesh and
@@ -19,16 +20,16 @@ import ml_collections
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec as P
 
-from vaejax import ais
-from vaejax import data
-from vaejax import evaluate
-from vaejax import latents
-from vaejax import semisupervised
-from vaejax import sharding
-from vaejax import sweep
-from vaejax import train
-from vaejax import trainstate
 from vaejax.configs import burda2015, burda2015_two_layer, semi_supervised, sweep_quick
+from vaejax.data import datasets
+from vaejax.logpx import ais
+from vaejax.logpx import importance
+from vaejax.models import latents
+from vaejax.training import sharding
+from vaejax.training import sweep
+from vaejax.training import train
+from vaejax.training import train_m2
+from vaejax.training import trainstate
 
 # Burda et al.'s Table 1, one architecture: its distinct cells (IWAE at K = 1 is the VAE).
 TABLE1_CELLS = (('vae', 1), ('vae', 5), ('vae', 50), ('iwae', 5), ('iwae', 50))
@@ -85,8 +86,8 @@ def with_cell(config: ml_collections.ConfigDict, objective: str,
   return config
 
 
-def load_mnist() -> data.Dataset:
-  return data.load('mnist')
+def load_mnist() -> datasets.Dataset:
+  return datasets.load('mnist')
 
 
 def largest_divisor(n: int, at_most: int) -> int:
@@ -117,7 +118,7 @@ def _epoch_args(exp, state):
   return state, exp.dataset.train_images, exp.keys.data, exp.keys.train, 0
 
 
-def train_epoch(config: ml_collections.ConfigDict, dataset: data.Dataset,
+def train_epoch(config: ml_collections.ConfigDict, dataset: datasets.Dataset,
                 devices: Sequence[jax.Device], num_steps: int | None = None,
                 data_parallel: bool = False, name: str = 'epoch') -> Program:
   """One run's scanned epoch (train.make_train_epoch) on one device, or with each batch split
@@ -136,7 +137,7 @@ def train_epoch(config: ml_collections.ConfigDict, dataset: data.Dataset,
                  exp.steps_per_epoch, config.batch_size)
 
 
-def table1_epoch(base: ml_collections.ConfigDict, dataset: data.Dataset,
+def table1_epoch(base: ml_collections.ConfigDict, dataset: datasets.Dataset,
                  devices: Sequence[jax.Device], num_steps: int | None = None,
                  data_parallel: bool = False, name: str = 'table1') -> Program:
   """Every Table-1 cell of `base` (TABLE1_CELLS) trained by one program: a scanned epoch
@@ -174,7 +175,7 @@ def table1_epoch(base: ml_collections.ConfigDict, dataset: data.Dataset,
                  exps[0].steps_per_epoch, len(exps) * base.batch_size, len(exps))
 
 
-def latent_sweep_epoch(config: ml_collections.ConfigDict, dataset: data.Dataset,
+def latent_sweep_epoch(config: ml_collections.ConfigDict, dataset: datasets.Dataset,
                        devices: Sequence[jax.Device], latent_dims: Sequence[int],
                        seeds: Sequence[int], num_steps: int | None = None,
                        name: str = 'latent_sweep') -> Program:
@@ -212,14 +213,14 @@ def latent_sweep_epoch(config: ml_collections.ConfigDict, dataset: data.Dataset,
                  first.steps_per_epoch, len(exps) * config.batch_size, len(exps))
 
 
-def importance_sampling(config: ml_collections.ConfigDict, dataset: data.Dataset,
+def importance_sampling(config: ml_collections.ConfigDict, dataset: datasets.Dataset,
                         devices: Sequence[jax.Device], num_samples: int,
                         name: str = 'importance_sampling') -> Program:
-  """evaluate.importance_sample's compiled call: num_samples importance samples for each of
+  """importance.importance_sample's compiled call: num_samples importance samples for each of
   eval_batch_size images, eval_chunk_size at a time (a scan over the chunks)."""
   exp, pixel_mean = _experiment(config, dataset, None)
   batch, chunk = config.eval_batch_size, min(config.eval_chunk_size, num_samples)
-  fn = jax.jit(lambda params, x, keys: evaluate._batch_stats(  # pylint: disable=protected-access
+  fn = jax.jit(lambda params, x, keys: importance._batch_stats(  # pylint: disable=protected-access
       exp.model, params, x, keys, num_samples, chunk))
   make_args = lambda: (exp.model.init(exp.keys.init, pixel_mean),
                        jnp.zeros((batch, exp.model.num_inputs), jnp.float32),
@@ -227,7 +228,7 @@ def importance_sampling(config: ml_collections.ConfigDict, dataset: data.Dataset
   return Program(name, fn, make_args, _one_device(devices), (REPLICATED,) * 3)
 
 
-def ais_batch(config: ml_collections.ConfigDict, dataset: data.Dataset,
+def ais_batch(config: ml_collections.ConfigDict, dataset: datasets.Dataset,
               devices: Sequence[jax.Device], options: ais.Options, batch_size: int,
               name: str = 'ais') -> Program:
   """ais.log_likelihood's compiled call: AIS (from the prior) of batch_size images."""
@@ -241,7 +242,7 @@ def ais_batch(config: ml_collections.ConfigDict, dataset: data.Dataset,
   return Program(name, fn, make_args, _one_device(devices), (REPLICATED,) * 3)
 
 
-def ais_gradient(config: ml_collections.ConfigDict, dataset: data.Dataset,
+def ais_gradient(config: ml_collections.ConfigDict, dataset: datasets.Dataset,
                  devices: Sequence[jax.Device], num_chains: int, batch_size: int,
                  name: str = 'ais_gradient') -> Program:
   """The value and gradient of log p(x, z) at every chain of batch_size images, as AIS's path
@@ -267,8 +268,8 @@ def ais_options(num_steps: int = 1000, num_chains: int = 16,
                      num_leapfrog_steps=num_leapfrog_steps)
 
 
-def ais_test_images(config: ml_collections.ConfigDict, dataset: data.Dataset, options: ais.Options,
-                    num_images: int) -> Callable[[], np.ndarray]:
+def ais_test_images(config: ml_collections.ConfigDict, dataset: datasets.Dataset,
+                    options: ais.Options, num_images: int) -> Callable[[], np.ndarray]:
   """() -> ais.log_likelihood of the first num_images test images (binarized) under the
   model's initial parameters, as experiments/evaluate.py --method=ais computes it [N]."""
   exp, pixel_mean = _experiment(config, dataset, None)
@@ -279,13 +280,13 @@ def ais_test_images(config: ml_collections.ConfigDict, dataset: data.Dataset, op
 
 def m2_epoch(config: ml_collections.ConfigDict, devices: Sequence[jax.Device],
              num_steps: int | None = None, name: str = 'm2') -> Program:
-  """M2's scanned epoch (semisupervised.make_train_epoch) on MNIST's split of config."""
-  exp = semisupervised.build(config)
+  """M2's scanned epoch (train_m2.make_train_epoch) on MNIST's split of config."""
+  exp = train_m2.build(config)
   d = exp.data
   unlabelled = d.unlabelled_x[:num_steps * config.batch_size] if num_steps else d.unlabelled_x
   data_mean = np.concatenate([d.labelled_x, d.unlabelled_x]).mean(axis=0) / 255.0
-  epoch = semisupervised.make_train_epoch(
-      semisupervised.make_train_step(exp.model, exp.objective, exp.weight, exp.optimizer),
+  epoch = train_m2.make_train_epoch(
+      train_m2.make_train_step(exp.model, exp.objective, exp.weight, exp.optimizer),
       len(unlabelled), config.batch_size, len(d.labelled_x), config.labelled_batch_size)
   make_args = lambda: (trainstate.init_state(exp.model, exp.optimizer, exp.keys.init, data_mean),
                        (unlabelled, d.labelled_x, d.labelled_y), exp.keys.data, exp.keys.train,

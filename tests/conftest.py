@@ -12,9 +12,9 @@ import jax
 import numpy as np
 import pytest
 
-from vaejax import data
-from vaejax import idx
 from vaejax.configs import tiny
+from vaejax.data import datasets
+from vaejax.data import idx
 
 jax.config.update('jax_numpy_rank_promotion', 'raise')
 MULTIDEVICE_COUNT = 8
@@ -39,7 +39,7 @@ def tiny_config(**overrides):
 @pytest.fixture(scope='session')
 def trained_run(tmp_path_factory):
   """A one-epoch run shared by the tests that only read a finished run."""
-  from vaejax import train
+  from vaejax.training import train
   workdir = tmp_path_factory.mktemp('trained')
   results = train.train_and_evaluate(tiny_config(), str(workdir))
   return workdir, results
@@ -58,7 +58,7 @@ def small_mnist(tmp_path_factory):
   root = tmp_path_factory.mktemp('small_mnist')
   folder = root / 'mnist2000'
   folder.mkdir()
-  mnist = data.load('mnist')
+  mnist = datasets.load('mnist')
   splits = {'train': (mnist.train_images[:2000], mnist.train_labels[:2000]),
             'test': (mnist.test_images[:500], mnist.test_labels[:500])}
   for split, (images_file, labels_file) in idx.SPLIT_FILES.items():
@@ -66,5 +66,5 @@ def small_mnist(tmp_path_factory):
     write_idx(folder / f'{images_file}.gz', images.reshape(-1, 28, 28))
     write_idx(folder / f'{labels_file}.gz', labels)
   overrides = {'dataset': f'idx:{folder}', 'data_dir': str(root / 'tfds')}
-  data.load(overrides['dataset'], overrides['data_dir'])  # Prepared once, here.
+  datasets.load(overrides['dataset'], overrides['data_dir'])  # Prepared once, here.
   return overrides

@@ -12,8 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vaejax import discrete
-from vaejax import objectives
+from vaejax.bounds import objectives
+from vaejax.models import discrete
 
 SBN = discrete.DiscreteVAE((3, 3), (), 2, image_shape=(2, 2, 1))
 CATEGORICAL = discrete.DiscreteVAE((2,), (4,), 3, image_shape=(2, 2, 1))

@@ -2,7 +2,7 @@
 
 p(z) = N(0, I), p(x | z) = N(W z + b, s^2 I), so p(x) = N(b, W W^T + s^2 I); the encoder
 q(z | x) = N(A x + c, diag(exp(2 d))) is a free linear Gaussian. It duck-types the parts of
-vaejax.models.VAE the objectives and the evaluator use.
+vaejax.models.vae.VAE the objectives and the evaluator use.
 """
 
 import dataclasses
@@ -11,9 +11,9 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from vaejax import ais
-from vaejax import distributions
-from vaejax.models import VAE
+from vaejax.logpx import ais
+from vaejax.models import distributions
+from vaejax.models.vae import VAE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +55,7 @@ class LinearGaussian:
             + distributions.standard_normal_log_prob(z))
 
   def ais_path(self, params, x):
-    """The AIS path (vaejax.ais.Path) of x from the prior."""
+    """The AIS path (vaejax.logpx.ais.Path) of x from the prior."""
     return ais.Path(distributions.standard_normal_log_prob,
                     lambda key: jax.random.normal(key, (self.z_dim,)),
                     functools.partial(self.log_joint, params, x))

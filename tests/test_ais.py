@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 import vaejax
-from vaejax import ais
-from vaejax import data
-from vaejax import marginal
-from vaejax import quadrature
-from vaejax.models import VAE
+from vaejax.data import datasets
+from vaejax.logpx import ais
+from vaejax.logpx import marginal
+from vaejax.logpx import quadrature
+from vaejax.models.vae import VAE
 
 from linear_gaussian import LinearGaussian
 
@@ -27,14 +27,14 @@ ROOT = pathlib.Path(__file__).parent.parent
 def _vae(latent_dims, hidden, decoder_scale=1.0):
   """A randomly initialised small VAE on MNIST's shape; decoder_scale sharpens p(x | z)."""
   model = VAE(latent_dims, tuple((h,) for h in hidden), tuple((h,) for h in hidden))
-  pixel_mean = data.load('mnist').train_images[:1000].mean(0) / 255
+  pixel_mean = datasets.load('mnist').train_images[:1000].mean(0) / 255
   params = model.init(jax.random.key(0), pixel_mean)
   params['decoder']['x']['Dense_1']['kernel'] *= decoder_scale
   return model, params
 
 
 def _test_images(n):
-  return data.binarize(jax.random.key(1), jnp.asarray(data.load('mnist').test_images[:n]))
+  return datasets.binarize(jax.random.key(1), jnp.asarray(datasets.load('mnist').test_images[:n]))
 
 
 def test_ais_converges_to_the_linear_gaussian_log_px():

@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 
 import vaejax
-from vaejax import data
 from vaejax import runs
+from vaejax.data import datasets
 
 
 def test_load_restores_the_trained_run(trained_run):
   workdir, results = trained_run
   run = vaejax.load(workdir)
   assert run.step == results['step']
-  x = data.load('mnist').test_images[:8] / 255.0
+  x = datasets.load('mnist').test_images[:8] / 255.0
   mean, std = run.encode(x)
   assert mean.shape == std.shape == (8, 50) and np.all(std > 0)
   logits = run.decode(mean)
@@ -33,7 +33,7 @@ def test_load_restores_the_trained_run(trained_run):
 def test_log_likelihood_is_deterministic_per_key_and_bounded_by_the_elbo(trained_run):
   workdir, _ = trained_run
   run = vaejax.load(workdir)
-  x = (data.load('mnist').test_images[:16] > 127).astype(np.float32)
+  x = (datasets.load('mnist').test_images[:16] > 127).astype(np.float32)
   a = run.log_likelihood(x, jax.random.key(1), num_samples=100)
   np.testing.assert_array_equal(a, run.log_likelihood(x, jax.random.key(1), num_samples=100))
   assert a.shape == (16,) and np.all(a < 0)
@@ -87,7 +87,7 @@ def test_log_likelihood_refuses_images_it_cannot_score(trained_run, images, mess
 
 def test_log_likelihood_binarizes_uint8_images(trained_run):
   run = vaejax.load(trained_run[0])
-  images = data.load('mnist').test_images[:4]
+  images = datasets.load('mnist').test_images[:4]
   log_px = run.log_likelihood(images, jax.random.key(0), num_samples=4)
   assert log_px.shape == (4,) and np.all(np.isfinite(log_px)) and np.all(log_px < 0)
 

@@ -9,8 +9,8 @@ import pytest
 
 import vaejax
 from vaejax import runs
-from vaejax import train
 from vaejax.errors import UserError
+from vaejax.training import train
 from tests.conftest import tiny_config
 
 ROOT = pathlib.Path(__file__).parent.parent

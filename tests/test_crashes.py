@@ -23,13 +23,13 @@ import numpy as np
 import pytest
 from tensorboardX.proto import event_pb2
 
-from vaejax import loop
 from vaejax import runs
-from vaejax import semisupervised
-from vaejax import sweep
-from vaejax import train
 from vaejax.configs import semi_supervised
 from vaejax.errors import UserError
+from vaejax.training import loop
+from vaejax.training import sweep
+from vaejax.training import train
+from vaejax.training import train_m2
 from tests.conftest import tiny_config
 
 TRAINERS = ('vae', 'm2', 'sweep')
@@ -66,7 +66,7 @@ def _train(trainer, small_mnist, root, **overrides):
   if trainer == 'vae':
     return [train.train_and_evaluate(configs[0], workdirs[0])]
   if trainer == 'm2':
-    return [semisupervised.train_and_evaluate(configs[0], workdirs[0])]
+    return [train_m2.train_and_evaluate(configs[0], workdirs[0])]
   return sweep.train_and_evaluate_many(configs, workdirs, 'vmap')
 
 

@@ -1,4 +1,4 @@
-"""Discrete-latent models (vaejax/discrete.py): exact answers by enumeration, the Concrete
+"""Discrete-latent models (vaejax/models/discrete.py): exact answers by enumeration, the Concrete
 relaxation's limit, straight-through's forward pass, and the densities."""
 
 import jax
@@ -6,10 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vaejax import discrete
-from vaejax import distributions
-from vaejax import evaluate
-from vaejax import models
+from vaejax.logpx import importance
+from vaejax.models import discrete
+from vaejax.models import distributions
+from vaejax.models import vae
 from tests import enumerable
 
 MODELS = {'sbn': enumerable.SBN, 'categorical': enumerable.CATEGORICAL}
@@ -42,7 +42,7 @@ def test_importance_sampling_with_q_finds_the_exact_log_px(which):
   model = MODELS[which]
   p = enumerable.params(model)
   exact = jax.vmap(lambda x: enumerable.exact_log_px(model, p, x))(enumerable.X)
-  estimate = evaluate.importance_sample(model, p, enumerable.X, jax.random.key(3), 20000)
+  estimate = importance.importance_sample(model, p, enumerable.X, jax.random.key(3), 20000)
   np.testing.assert_allclose(estimate['log_px'], exact, atol=0.03)
   assert np.all(estimate['elbo'] < exact)
 
@@ -85,11 +85,11 @@ def test_straight_through_forward_pass_is_the_discrete_draw(which):
 
 
 def test_architectures():
-  linear = models.make_model('sbn_linear', 200)
+  linear = vae.make_model('sbn_linear', 200)
   assert (linear.latent_dims, linear.hidden, linear.num_categories) == ((200,) * 3, (), 2)
-  nonlinear = models.make_model('sbn_nonlinear', 200)
+  nonlinear = vae.make_model('sbn_nonlinear', 200)
   assert nonlinear.hidden == (200, 200)
-  categorical = models.make_model('categorical', 20)
+  categorical = vae.make_model('categorical', 20)
   assert (categorical.latent_dims, categorical.num_categories, categorical.latent_dim) == (
       (20,), 10, 200)
   p = linear.init(jax.random.key(0), jnp.full(784, 0.2))
@@ -106,4 +106,4 @@ def test_architectures():
 
 def test_discrete_models_take_binary_images_only():
   with pytest.raises(discrete.UserError, match="likelihood must be 'bernoulli'"):
-    models.make_model('sbn_linear', 10, likelihood='gaussian')
+    vae.make_model('sbn_linear', 10, likelihood='gaussian')

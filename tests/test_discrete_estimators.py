@@ -1,4 +1,4 @@
-"""The estimators without reparameterization (vaejax/estimators.py) against exact answers.
+"""The estimators without reparameterization (vaejax/bounds/estimators.py) against exact answers.
 
 On the enumerable sigmoid belief net (tests/enumerable.py: 64 latent configurations) the
 exact gradient of E[bound] is a sum over all K-tuples; score, NVIL and VIMCO must be unbiased
@@ -13,12 +13,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vaejax import diagnostics
-from vaejax import estimators
-from vaejax import models
-from vaejax import objectives
-from vaejax import train
+from vaejax.bounds import diagnostics
+from vaejax.bounds import estimators
+from vaejax.bounds import objectives
 from vaejax.errors import UserError
+from vaejax.models import vae
+from vaejax.training import train
 from tests import enumerable
 from tests.conftest import tiny_config
 
@@ -177,7 +177,7 @@ def test_running_statistics_and_temperature_move_as_documented():
     p['estimator'] = state
 
 
-GAUSSIAN = models.VAE((2,), ((4,),), ((4,),), image_shape=(2, 2, 1))
+GAUSSIAN = vae.VAE((2,), ((4,),), ((4,),), image_shape=(2, 2, 1))
 
 
 @pytest.mark.parametrize('estimator, name, k', [('score', 'vae', 1), ('score', 'iwae', 5),

@@ -9,7 +9,7 @@ import numpy as np
 
 import vaejax
 from vaejax import runs
-from vaejax import train
+from vaejax.training import train
 from tests.conftest import tiny_config
 
 

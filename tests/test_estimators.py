@@ -1,7 +1,7 @@
 """STL and DReG: unbiased where the math says, and what they change about the variance.
 
 The unbiasedness tests run on the linear-Gaussian model of the tests (which writes its own
-stop-gradient) and on tiny real models.VAE ones with one and two stochastic layers (2x2 binary
+stop-gradient) and on tiny real vae.VAE ones with one and two stochastic layers (2x2 binary
 images, 4 hidden units), where the stop-gradient is vaejax's own.
 """
 
@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vaejax import diagnostics
-from vaejax import models
-from vaejax import objectives
+from vaejax.bounds import diagnostics
+from vaejax.bounds import objectives
+from vaejax.models import vae
 from tests.linear_gaussian import LinearGaussian
 
 NUM_DRAWS = {'linear_gaussian': 20000, 'one_layer': 5000, 'two_layer': 5000}
@@ -33,9 +33,9 @@ def _setup(which='linear_gaussian'):
     params = model.init(jax.random.key(0))
     return model, params, jax.random.normal(jax.random.key(1), (2, model.x_dim))
   if which == 'one_layer':
-    model = models.VAE((2,), ((4,),), ((4,),), image_shape=(2, 2, 1))
+    model = vae.VAE((2,), ((4,),), ((4,),), image_shape=(2, 2, 1))
   else:
-    model = models.VAE((3, 2), ((4,), (3,)), ((4,), (3,)), image_shape=(2, 2, 1))
+    model = vae.VAE((3, 2), ((4,), (3,)), ((4,), (3,)), image_shape=(2, 2, 1))
   params = model.init(jax.random.key(0), jnp.full(4, 0.4))
   x = jnp.array([[1.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 0.0]])
   return model, params, x

@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vaejax import models
-from vaejax import objectives
-from vaejax import gradients
+from vaejax.bounds import gradients
+from vaejax.bounds import objectives
+from vaejax.models import vae
 from tests.linear_gaussian import LinearGaussian
 
 
@@ -30,8 +30,8 @@ def _only(tree, part):
   return {k: jax.tree.map(jnp.zeros_like, v) if k != part else v for k, v in tree.items()}
 
 
-TINY_ONE_LAYER = models.VAE((3,), ((8,),), ((8,),))
-TINY_TWO_LAYER = models.VAE((3, 2), ((8,), (4,)), ((8,), (4,)))
+TINY_ONE_LAYER = vae.VAE((3,), ((8,),), ((8,),))
+TINY_TWO_LAYER = vae.VAE((3, 2), ((8,), (4,)), ((8,), (4,)))
 
 
 @pytest.mark.parametrize('name, model', [('vae', TINY_ONE_LAYER), ('iwae', TINY_ONE_LAYER),

@@ -6,8 +6,8 @@ import pathlib
 import numpy as np
 import pytest
 
-from vaejax import data
-from vaejax import idx
+from vaejax.data import datasets
+from vaejax.data import idx
 from vaejax.errors import UserError
 from tests.conftest import write_idx
 
@@ -30,14 +30,14 @@ def idx_folder(tmp_path):
 
 def test_idx_folder_round_trips_through_tfds(idx_folder, tmp_path):
   folder, arrays = idx_folder
-  dataset = data.load(f'idx:{folder}', str(tmp_path / 'tfds'))
+  dataset = datasets.load(f'idx:{folder}', str(tmp_path / 'tfds'))
   images, labels = arrays['train']
   expected = sorted(zip(map(bytes, images.reshape(12, 784).astype(np.uint8)), labels))
   assert sorted(zip(map(bytes, dataset.train_images), dataset.train_labels)) == expected
   assert dataset.test_images.shape == (5, 784)
   assert [p.name for p in (tmp_path / 'tfds' / 'idx_folder').glob('tiny_idx_*/1.0.0')] == [
       '1.0.0']
-  again = data.load(f'idx:{folder}', str(tmp_path / 'tfds'))  # Prepared once, then read.
+  again = datasets.load(f'idx:{folder}', str(tmp_path / 'tfds'))  # Prepared once, then read.
   np.testing.assert_array_equal(again.train_images, dataset.train_images)
 
 
@@ -49,12 +49,12 @@ def test_idx_cache_is_keyed_by_content(idx_folder, tmp_path):
     images, labels = arrays[split]
     write_idx(other / f'{images_file}.gz', 255 - images)
     write_idx(other / f'{labels_file}.gz', labels)
-  first = data.load(f'idx:{folder}', str(tmp_path / 'tfds'))
-  second = data.load(f'idx:{other}', str(tmp_path / 'tfds'))
+  first = datasets.load(f'idx:{folder}', str(tmp_path / 'tfds'))
+  second = datasets.load(f'idx:{other}', str(tmp_path / 'tfds'))
   np.testing.assert_array_equal(np.sort(second.test_images, 0),
                                 np.sort(255 - first.test_images, 0))
   write_idx(folder / 't10k-images-idx3-ubyte.gz', arrays['test'][0] // 2)  # Edited.
-  edited = data.load(f'idx:{folder}', str(tmp_path / 'tfds'))
+  edited = datasets.load(f'idx:{folder}', str(tmp_path / 'tfds'))
   np.testing.assert_array_equal(np.sort(edited.test_images, 0),
                                 np.sort(first.test_images // 2, 0))
 
@@ -65,34 +65,34 @@ def test_truncated_idx_files(idx_folder, tmp_path):
   raw = gzip.decompress(path.read_bytes())
   path.write_bytes(gzip.compress(raw[:-10]))
   with pytest.raises(UserError, match='is truncated or too long'):
-    data.load(f'idx:{folder}', str(tmp_path / 'tfds'))
+    datasets.load(f'idx:{folder}', str(tmp_path / 'tfds'))
   path.write_bytes(gzip.compress(raw)[:-20])
   with pytest.raises(UserError, match='is not a whole gzip file'):
-    data.load(f'idx:{folder}', str(tmp_path / 'tfds'))
+    datasets.load(f'idx:{folder}', str(tmp_path / 'tfds'))
 
 
 def test_bad_idx_folders(tmp_path):
   with pytest.raises(UserError, match='does not exist'):
-    data.load(f'idx:{tmp_path}/nowhere')
+    datasets.load(f'idx:{tmp_path}/nowhere')
   with pytest.raises(UserError, match='has no t10k-images-idx3-ubyte'):
-    data.load(f'idx:{tmp_path}', str(tmp_path / 'tfds'))
+    datasets.load(f'idx:{tmp_path}', str(tmp_path / 'tfds'))
 
 
 def test_fashion_mnist_alias_says_how_to_install(monkeypatch, tmp_path):
-  monkeypatch.setattr(data, 'FASHION_MNIST_DIR', str(tmp_path / 'absent'))
+  monkeypatch.setattr(datasets, 'FASHION_MNIST_DIR', str(tmp_path / 'absent'))
   with pytest.raises(UserError, match='apt-get install dataset-fashion-mnist'):
-    data.load('fashion_mnist')
+    datasets.load('fashion_mnist')
 
 
 # The real Fashion-MNIST: Debian's package (.ci/run installs it), else ../shared/data's copy.
-FASHION_MNIST = ('fashion_mnist' if pathlib.Path(data.FASHION_MNIST_DIR).is_dir() else
+FASHION_MNIST = ('fashion_mnist' if pathlib.Path(datasets.FASHION_MNIST_DIR).is_dir() else
                  f'idx:{SHARED_FASHION_MNIST}' if SHARED_FASHION_MNIST.is_dir() else None)
 
 
-@pytest.mark.skipif(FASHION_MNIST is None, reason=f'{data.FASHION_MNIST_DIR} is absent: '
+@pytest.mark.skipif(FASHION_MNIST is None, reason=f'{datasets.FASHION_MNIST_DIR} is absent: '
                     'apt-get install dataset-fashion-mnist')
 def test_real_fashion_mnist(tmp_path):
-  dataset = data.load(FASHION_MNIST, str(tmp_path))
+  dataset = datasets.load(FASHION_MNIST, str(tmp_path))
   assert dataset.image_shape == (28, 28, 1)
   assert dataset.train_images.shape == (60000, 784) and dataset.test_images.shape == (10000, 784)
   np.testing.assert_array_equal(np.bincount(dataset.train_labels), [6000] * 10)

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import scipy.special
 
-from vaejax import data
-from vaejax import distributions
-from vaejax import evaluate
-from vaejax import likelihoods
-from vaejax import train
-from vaejax import trainstate
+from vaejax.data import datasets
+from vaejax.logpx import importance
+from vaejax.models import distributions
+from vaejax.models import likelihoods
+from vaejax.training import train
+from vaejax.training import trainstate
 from tests.conftest import tiny_config
 
 LEVELS = np.arange(256)
@@ -23,7 +23,7 @@ def test_bernoulli_is_the_binarized_bernoulli_of_before():
   images = jnp.asarray(np.random.default_rng(0).integers(0, 256, (3, 784)), jnp.uint8)
   bernoulli = likelihoods.make_likelihood('bernoulli')
   x = bernoulli.prepare(jax.random.key(0), images)
-  np.testing.assert_array_equal(x, data.binarize(jax.random.key(0), images))
+  np.testing.assert_array_equal(x, datasets.binarize(jax.random.key(0), images))
   logits = jax.random.normal(jax.random.key(1), (784,)) * 3
   np.testing.assert_array_equal(bernoulli.log_prob(x[0], logits, None),
                                 distributions.bernoulli_log_prob(x[0], logits))
@@ -68,8 +68,8 @@ def test_logistic_levels_and_summed_log_prob():
 
 
 def test_bits_per_dim_is_nats_over_d_ln_2():
-  assert evaluate.bits_per_dim(784 * math.log(2), 784) == pytest.approx(1.0)
-  assert evaluate.bits_per_dim(3072.0, 3072) == pytest.approx(1 / math.log(2))
+  assert importance.bits_per_dim(784 * math.log(2), 784) == pytest.approx(1.0)
+  assert importance.bits_per_dim(3072.0, 3072) == pytest.approx(1 / math.log(2))
 
 
 @pytest.mark.parametrize('likelihood', ['bernoulli', 'gaussian', 'logistic'])
@@ -82,7 +82,7 @@ def test_a_tiny_epoch_improves_the_test_nll(likelihood):
                            images.mean(axis=0) / 255.0)
   if likelihood != 'bernoulli':
     assert state.params['decoder']['log_scale'].shape == (784,)
-  measure = lambda params: evaluate.evaluate(exp.model, params, test_images, exp.keys.eval,
+  measure = lambda params: importance.evaluate(exp.model, params, test_images, exp.keys.eval,
                                              8, 2, 100, 8)
   before = measure(state.params)
   epoch = train.make_train_epoch(

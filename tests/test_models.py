@@ -5,14 +5,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vaejax import distributions
-from vaejax import models
-from vaejax import objectives
+from vaejax.bounds import objectives
+from vaejax.models import distributions
+from vaejax.models import vae
 
 
 def test_reparameterize_draws_from_the_gaussian():
   mean, std = jnp.array([1.0, -2.0]), jnp.array([0.5, 3.0])
-  z = models.reparameterize(jax.random.key(0), mean, std, 20000)
+  z = vae.reparameterize(jax.random.key(0), mean, std, 20000)
   assert z.shape == (20000, 2)
   np.testing.assert_allclose(z.mean(axis=0), mean, atol=0.05)
   np.testing.assert_allclose(z.std(axis=0), std, rtol=0.02)
@@ -20,7 +20,7 @@ def test_reparameterize_draws_from_the_gaussian():
 
 @pytest.mark.parametrize('architecture, sizes', [('one_layer', [50]), ('two_layer', [100, 20])])
 def test_architectures(architecture, sizes):
-  model = models.make_model(architecture, sizes[-1])
+  model = vae.make_model(architecture, sizes[-1])
   params = model.init(jax.random.key(0), jnp.full(784, 0.2))
   np.testing.assert_allclose(params['decoder']['x']['Dense_2']['bias'],
                              jnp.full(784, jax.scipy.special.logit(0.2)), rtol=1e-6)
@@ -36,7 +36,7 @@ def test_architectures(architecture, sizes):
 
 
 def test_log_q_is_the_density_of_the_draw():
-  model = models.make_model('one_layer', 5)
+  model = vae.make_model('one_layer', 5)
   params = model.init(jax.random.key(0), jnp.full(784, 0.2))
   x = jax.random.bernoulli(jax.random.key(1), 0.2, (784,)).astype(jnp.float32)
   zs, means, log_qz = model.sample_posterior(params, x, jax.random.key(2))
@@ -60,9 +60,9 @@ def test_bernoulli_log_prob_is_stable_for_extreme_logits():
 @pytest.mark.parametrize('image_shape', [(28, 28, 1), (32, 32, 3)])
 def test_conv_model_trains_a_tiny_epoch_and_decodes_to_the_image_shape(image_shape):
   import optax  # pylint: disable=g-import-not-at-top
-  from vaejax import train  # pylint: disable=g-import-not-at-top
-  from vaejax import trainstate  # pylint: disable=g-import-not-at-top
-  model = models.make_model('conv', 4, image_shape, 'logistic')
+  from vaejax.training import train  # pylint: disable=g-import-not-at-top
+  from vaejax.training import trainstate  # pylint: disable=g-import-not-at-top
+  model = vae.make_model('conv', 4, image_shape, 'logistic')
   d = int(np.prod(image_shape))
   images = jax.random.randint(jax.random.key(0), (40, d), 0, 256).astype(jnp.uint8)
   optimizer = optax.adam(1e-3)
@@ -73,16 +73,16 @@ def test_conv_model_trains_a_tiny_epoch_and_decodes_to_the_image_shape(image_sha
   keys = trainstate.run_keys(0)
   state, metrics = epoch(state, images, keys.data, keys.train, 0)
   assert metrics['loss'].shape == (4,) and np.all(np.isfinite(metrics['loss']))
-  mean, std = models.encode_batch(model, state.params, images[:3] / 255.0)
+  mean, std = vae.encode_batch(model, state.params, images[:3] / 255.0)
   assert mean.shape == std.shape == (3, 4)
-  assert models.decode_batch(model, state.params, mean).shape == (3, d)
+  assert vae.decode_batch(model, state.params, mean).shape == (3, d)
   samples = model.sample(state.params, jax.random.key(2), 2)
   assert samples.shape == (2, d) and bool(jnp.all((samples >= 0) & (samples <= 1)))
 
 
 @pytest.mark.parametrize('architecture', ['one_layer', 'two_layer'])
 def test_gaussian_heads_are_glorot_uniform_with_their_own_fan_out(architecture):
-  model = models.make_model(architecture, 50)
+  model = vae.make_model(architecture, 50)
   params = model.init(jax.random.key(0), jnp.full(784, 0.2))
   heads = [params['encoder'][f'z{l + 1}'] for l in range(model.num_layers)] + [
       params['decoder'][f'z{l}'] for l in range(1, model.num_layers)]

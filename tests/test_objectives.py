@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vaejax import evaluate
-from vaejax import models
-from vaejax import objectives
+from vaejax.bounds import objectives
+from vaejax.logpx import importance
+from vaejax.models import vae
 from tests.linear_gaussian import LinearGaussian
 
 
@@ -35,10 +35,10 @@ def test_bound_relations():
 
 
 def test_iwae_rises_with_k_on_average():
-  model = models.make_model('one_layer', 10)
+  model = vae.make_model('one_layer', 10)
   params = model.init(jax.random.key(0), jnp.full(784, 0.2))
   x = jax.random.bernoulli(jax.random.key(1), 0.2, (200, 784)).astype(jnp.float32)
-  bounds = [np.mean(evaluate.importance_sample(model, params, x, jax.random.key(k), k)['log_px'])
+  bounds = [np.mean(importance.importance_sample(model, params, x, jax.random.key(k), k)['log_px'])
             for k in (1, 5, 50)]
   assert bounds[0] < bounds[1] < bounds[2], bounds
 
@@ -72,7 +72,7 @@ def test_bounds_match_numpy_and_are_strictly_ordered():
   """ELBO < CIWAE(0.5) < MIWAE(2, 8) < IWAE_16 on a tiny real VAE, each from the same log
   weights as a NumPy reference, each gap by more than 5 standard errors (an IWAE returning
   the ELBO, or a MIWAE returning the IWAE, fails)."""
-  model = models.VAE((2,), ((8,),), ((8,),), image_shape=(3, 3, 1))
+  model = vae.VAE((2,), ((8,),), ((8,),), image_shape=(3, 3, 1))
   params = model.init(jax.random.key(0), jnp.full(9, 0.3))
   x = jax.random.bernoulli(jax.random.key(1), 0.3, (2000, 9)).astype(jnp.float32)
   keys = jax.random.split(jax.random.key(2), len(x))
@@ -97,7 +97,7 @@ def test_importance_sampled_log_px_matches_exact_linear_gaussian():
   exact = jax.vmap(model.exact_log_px, in_axes=(None, 0))(params, x)
   gaps = []
   for k in (1, 10, 100, 20000):
-    estimate = evaluate.importance_sample(model, params, x, jax.random.key(4), k,
+    estimate = importance.importance_sample(model, params, x, jax.random.key(4), k,
                                           batch_size=8, chunk_size=500)['log_px']
     gaps.append(float(np.mean(exact - estimate)))
   # E[IWAE_k] <= log p(x) and rises with k; at k = 20000 the estimate is within noise of it
@@ -122,12 +122,12 @@ def test_evaluation_does_not_depend_on_batch_or_chunk_size():
   model = LinearGaussian()
   params = model.init(jax.random.key(0))
   x = jax.random.normal(jax.random.key(7), (10, model.x_dim))
-  nll = lambda batch_size, chunk_size: evaluate.importance_sample(
+  nll = lambda batch_size, chunk_size: importance.importance_sample(
       model, params, x, jax.random.key(8), 30, batch_size, chunk_size)['log_px']
   reference = nll(4, 30)
   for batch_size, chunk_size in ((10, 30), (4, 7)):  # Same draws: rounding only.
     np.testing.assert_allclose(nll(batch_size, chunk_size), reference, rtol=1e-6)
-  assert not np.allclose(evaluate.importance_sample(model, params, x, jax.random.key(9), 30,
+  assert not np.allclose(importance.importance_sample(model, params, x, jax.random.key(9), 30,
                                                     4, 30)['log_px'], reference, rtol=1e-6)
 
 
@@ -136,7 +136,7 @@ def test_partial_last_chunk_is_masked():
   params = model.init(jax.random.key(0))
   x = jax.random.normal(jax.random.key(9), (model.x_dim,))
   key = jax.random.key(10)
-  got = evaluate.importance_sample(model, params, x[None], key, 10, chunk_size=4)['log_px'][0]
+  got = importance.importance_sample(model, params, x[None], key, 10, chunk_size=4)['log_px'][0]
   example_key = jax.random.fold_in(key, 0)
   terms = [model.log_weight_terms(params, x, jax.random.fold_in(example_key, j))
            for j in range(10)]

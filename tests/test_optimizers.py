@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from vaejax import optimizers
+from vaejax.training import optimizers
 
 
 def _theano_adam_numpy(params, grads, rates, b1=0.99, b2=0.999, eps=1e-4):

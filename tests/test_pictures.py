@@ -4,13 +4,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vaejax import models
 from vaejax import pictures
 from vaejax import runs
+from vaejax.models import vae
 
 
 def _model(latent_dim):
-  model = models.make_model('one_layer', latent_dim)
+  model = vae.make_model('one_layer', latent_dim)
   return model, model.init(jax.random.key(0), jnp.full(784, 0.2))
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import vaejax
-from vaejax import quadrature
-from vaejax.models import VAE
+from vaejax.logpx import quadrature
+from vaejax.models.vae import VAE
 
 from linear_gaussian import LinearGaussian
 

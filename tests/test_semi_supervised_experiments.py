@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import vaejax
-from vaejax import data
+from vaejax.data import datasets
 from test_experiments import ROOT, _run
 
 TINY = ['--config.num_validation=500', '--config.hidden_units=32', '--config.latent_dim=4',
@@ -50,7 +50,7 @@ def test_m2_and_m1m2_single_runs(trained_run, small_mnist, tmp_path):
   error = 100 * results['test_error_at_best_validation']
   assert f'| m1m2 | 100 | vae | 1 | 1 | {error:.2f} | {error:.2f} |' in stdout
   run = vaejax.load(run_dir)
-  test = data.load(small_mnist['dataset'], small_mnist['data_dir'])
+  test = datasets.load(small_mnist['dataset'], small_mnist['data_dir'])
   assert np.mean(run.classify(test.test_images / 255.0) != test.test_labels) == pytest.approx(
       results['test_error_at_best_validation'])
 

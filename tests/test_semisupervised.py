@@ -1,22 +1,25 @@
 """M2's bounds, the semi-supervised splits and data order, and M2 training end to end."""
 
 import json
+import shutil
 
+import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vaejax import classifiers
-from vaejax import data
-from vaejax import likelihoods
-from vaejax import objectives
-from vaejax import semisupervised
-from vaejax import splits
-from vaejax import trainstate
+from vaejax import runs
+from vaejax.bounds import objectives
 from vaejax.configs import semi_supervised
+from vaejax.data import datasets
 from vaejax.errors import UserError
-from vaejax.m2 import M2
+from vaejax.models import likelihoods
+from vaejax.models.m2 import M2
+from vaejax.semisupervised import classifiers
+from vaejax.semisupervised import splits
+from vaejax.training import train_m2
+from vaejax.training import trainstate
 
 
 def small_config(small_mnist, **overrides):
@@ -79,12 +82,12 @@ def test_m2_bounds_against_their_formulas():
 
 def test_m2_epoch_compiles_once(small_mnist, tmp_path):
   config = small_config(small_mnist)
-  exp = semisupervised.build(config, str(tmp_path))
+  exp = train_m2.build(config, str(tmp_path))
   d = exp.data
-  epoch = semisupervised.make_train_epoch(
-      semisupervised.make_train_step(exp.model, exp.objective, exp.weight, exp.optimizer,
+  epoch = train_m2.make_train_epoch(
+      train_m2.make_train_step(exp.model, exp.objective, exp.weight, exp.optimizer,
                                      config.weighting,
-                                     semisupervised.make_prepare(exp.model, config)),
+                                     train_m2.make_prepare(exp.model, config)),
       len(d.unlabelled_x), config.batch_size, len(d.labelled_x), config.labelled_batch_size)
   state = trainstate.init_state(exp.model, exp.optimizer, exp.keys.init, jnp.full(784, 0.13))
   inputs = jax.device_put((d.unlabelled_x, d.labelled_x, d.labelled_y))
@@ -110,7 +113,7 @@ def test_labelled_subset_balanced_disjoint_and_a_function_of_seed_and_n():
 
 def test_cycling_batch_reads_each_pass_in_a_new_order():
   key, n, b = jax.random.key(0), 10, 4
-  batches = np.concatenate([data.cycling_batch(key, s, n, b) for s in range(5)])  # 2 passes
+  batches = np.concatenate([datasets.cycling_batch(key, s, n, b) for s in range(5)])  # 2 passes
   first, second = batches[:n], batches[n:2 * n]
   assert sorted(first) == list(range(n)) and sorted(second) == list(range(n))
   assert not np.array_equal(first, second)
@@ -131,16 +134,16 @@ def m2_run(small_mnist, tmp_path_factory):
   workdir = tmp_path_factory.mktemp('m2')
   config = small_config(small_mnist, num_epochs=8, eval_every_epochs=4,
                         checkpoint_every_epochs=4)
-  return config, workdir, semisupervised.train_and_evaluate(config, str(workdir))
+  return config, workdir, train_m2.train_and_evaluate(config, str(workdir))
 
 
 def test_m2_records_its_run(m2_run):
   config, workdir, results = m2_run
-  dataset = data.load(config.dataset, config.data_dir)
+  dataset = datasets.load(config.dataset, config.data_dir)
   s = splits.make_splits(dataset.train_labels, 100, 500, 0)
   assert results['test_error_at_best_validation'] < 0.5  # Chance: 0.9.
   assert np.isfinite(results['nll']) and 0 <= results['test_ece'] <= 1
-  labelled = json.loads((workdir / semisupervised.LABELLED_FILE).read_text())['labelled']
+  labelled = json.loads((workdir / train_m2.LABELLED_FILE).read_text())['labelled']
   assert labelled == s.labelled.tolist()
   assert sorted(p.name.split('_')[0] for p in (workdir / 'pictures').glob('*_112.png')) == [
       'analogies', 'class']
@@ -152,8 +155,8 @@ def test_m2_beats_its_classifier_trained_on_the_labels_alone(tmp_path):
   config = semi_supervised.get_config()
   config.update(hidden_units=300, num_epochs=1, learning_rate=1e-3, eval_num_samples=1,
                 eval_every_epochs=0)
-  results = semisupervised.train_and_evaluate(config, str(tmp_path))
-  dataset = data.load('mnist')
+  results = train_m2.train_and_evaluate(config, str(tmp_path))
+  dataset = datasets.load('mnist')
   s = splits.make_splits(dataset.train_labels, 100, 10000, 0)
   baseline = classifiers.probe(dataset.train_images / 255.0, dataset.train_labels,
                                dataset.test_images / 255.0, dataset.test_labels, s,
@@ -165,7 +168,7 @@ def test_load_classifies_and_samples_by_class(m2_run):
   import vaejax
   config, workdir, results = m2_run
   run = vaejax.load(workdir)
-  dataset = data.load(config.dataset, config.data_dir)
+  dataset = datasets.load(config.dataset, config.data_dir)
   x = dataset.test_images / 255.0
   assert run.class_probs(x[:5]).shape == (5, 10)
   np.testing.assert_allclose(run.class_probs(x[:5]).sum(axis=1), 1, rtol=1e-5)
@@ -187,7 +190,7 @@ def test_load_classifies_and_samples_by_class(m2_run):
 ])
 def test_bad_semi_supervised_configs(small_mnist, tmp_path, overrides, message):
   with pytest.raises(UserError, match=message):
-    semisupervised.train_and_evaluate(small_config(small_mnist, **overrides), str(tmp_path))
+    train_m2.train_and_evaluate(small_config(small_mnist, **overrides), str(tmp_path))
 
 
 def test_dataset_without_labels_is_refused():
@@ -200,3 +203,56 @@ def test_classify_on_an_unsupervised_run_is_refused(trained_run):
   workdir, _ = trained_run
   with pytest.raises(UserError, match='needs a semi-supervised'):
     vaejax.load(workdir).classify(np.zeros((1, 784)))
+
+
+def _old_layout(params):
+  """M2's parameters as runs from before kept them: the decoder's log scale at the top."""
+  decoder = {k: v for k, v in params['decoder'].items() if k != 'log_scale'}
+  return {**params, 'decoder': decoder, 'log_scale': params['decoder']['log_scale']}
+
+
+def test_m2_run_from_before_the_decoders_log_scale_moved_resumes_and_loads(small_mnist,
+                                                                           tmp_path):
+  """A run whose checkpoint and best parameters keep params['log_scale'] (as the M2 runs
+  written before it moved to params['decoder']['log_scale']) loads, and resumes to the
+  uninterrupted run's records, results and parameters, with no manual step."""
+  import vaejax
+  config = small_config(small_mnist, likelihood='gaussian', hidden_units=32, latent_dim=4,
+                        eval_num_samples=2)
+  reference = tmp_path / 'reference'
+  expected = train_m2.train_and_evaluate(config, str(reference))
+  old = tmp_path / 'old'
+  shutil.copytree(reference, old)
+  (old / runs.RESULTS_FILE).unlink()
+  checkpoints = runs.Checkpoints(old)
+  first = checkpoints.all_steps()[0]
+  state = checkpoints.restore(first, None)
+  opt_state = [{**s, 'mu': _old_layout(s['mu']), 'nu': _old_layout(s['nu'])}
+               if isinstance(s, dict) and 'mu' in s else s for s in state['opt_state']]
+  checkpoints.discard_after(None)
+  checkpoints.save(first, {**state, 'params': _old_layout(state['params']),
+                           'opt_state': opt_state})
+  assert 'log_scale' in checkpoints._manager.item_metadata(first).tree['params']
+  checkpoints.close()
+  best = flax.serialization.msgpack_restore((old / train_m2.BEST_FILE).read_bytes())
+  (old / train_m2.BEST_FILE).write_bytes(flax.serialization.msgpack_serialize(
+      {**best, 'params': _old_layout(best['params'])}))
+
+  as_tree = lambda run: jax.tree.map(np.asarray, run.params)
+  last = vaejax.load(old, params='last')
+  assert last.step == first and 'log_scale' in last.params['decoder']
+  jax.tree.map(np.testing.assert_array_equal, as_tree(last), jax.tree.map(
+      np.asarray, runs.restore(reference, first).params))
+  jax.tree.map(np.testing.assert_array_equal, as_tree(vaejax.load(old)),
+               as_tree(vaejax.load(reference)))
+  x = datasets.load(config.dataset, config.data_dir).test_images[:3]
+  np.testing.assert_array_equal(last.log_likelihood(x, jax.random.key(0), num_samples=4),
+                                vaejax.load(reference, step=first).log_likelihood(
+                                    x, jax.random.key(0), num_samples=4))
+
+  results = train_m2.train_and_evaluate(config, str(old))
+  untimed = lambda r: {k: v for k, v in r.items() if k != 'train_seconds'}
+  assert untimed(results) == untimed(expected)
+  assert (old / runs.METRICS_FILE).read_text() == (reference / runs.METRICS_FILE).read_text()
+  jax.tree.map(np.testing.assert_array_equal, as_tree(runs.restore(old)),
+               as_tree(runs.restore(reference)))

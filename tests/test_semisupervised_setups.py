@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 
 import vaejax
-from vaejax import data
-from vaejax import features
-from vaejax import likelihoods
-from vaejax import models
-from vaejax import objectives
-from vaejax import quadrature
 from vaejax import runs
-from vaejax import semisupervised
+from vaejax.bounds import objectives
 from vaejax.configs import semi_supervised
+from vaejax.data import datasets
 from vaejax.errors import UserError
-from vaejax.m2 import M2
+from vaejax.logpx import quadrature
+from vaejax.models import likelihoods
+from vaejax.models import vae
+from vaejax.models.m2 import M2
+from vaejax.semisupervised import features
+from vaejax.training import train_m2
 from test_semisupervised import small_config
 
 
@@ -32,14 +32,14 @@ def _tiny_m2():
   return model, params, x, grey
 
 
-@pytest.mark.parametrize('weighting', semisupervised.WEIGHTINGS)
+@pytest.mark.parametrize('weighting', train_m2.WEIGHTINGS)
 def test_loss_weights_the_two_parts_as_the_formula_says(weighting):
   """3 unlabelled and 2 labelled images, w = 7, ELBO with K = 2; q(y | x) sees other inputs
   (grey levels) than the bounds: each term computed alone and weighted by hand."""
   model, params, x, grey = _tiny_m2()
   objective = objectives.make_objective('vae', 2)
   y_l, w, key = jnp.array([0, 2]), 7.0, jax.random.key(3)
-  loss = semisupervised.loss_fn(model, objective, w, weighting, params, (x[:3], grey[:3]),
+  loss = train_m2.loss_fn(model, objective, w, weighting, params, (x[:3], grey[:3]),
                                 (x[3:], grey[3:]), y_l, key)
   key_u, key_l = jax.random.split(key)
   log_q_u = jax.nn.log_softmax(jax.vmap(model.class_logits, in_axes=(None, 0))(params,
@@ -65,10 +65,10 @@ def test_loss_weights_the_two_parts_as_the_formula_says(weighting):
 GOLDEN_LOSSES = {'parts': 39.372105, 'images': 17.979816}
 
 
-@pytest.mark.parametrize('weighting', semisupervised.WEIGHTINGS)
+@pytest.mark.parametrize('weighting', train_m2.WEIGHTINGS)
 def test_golden_m2_loss(weighting):
   model, params, x, grey = _tiny_m2()
-  loss = semisupervised.loss_fn(model, objectives.make_objective('iwae', 3), 7.0, weighting,
+  loss = train_m2.loss_fn(model, objectives.make_objective('iwae', 3), 7.0, weighting,
                                 params, (x[:3], x[:3]), (x[3:], x[3:]), jnp.array([1, 2]),
                                 jax.random.key(4))
   np.testing.assert_allclose(loss, GOLDEN_LOSSES[weighting], rtol=1e-5)
@@ -79,17 +79,17 @@ def test_unlabelled_images_labels_never_reach_training(small_mnist, tmp_path, mo
   (the labelled draw kept: choosing a balanced subset needs every label, as any
   semi-supervised benchmark's does): the same records and parameters, bit for bit."""
   config = small_config(small_mnist, num_epochs=1)
-  semisupervised.train_and_evaluate(config, str(tmp_path / 'true'))
-  load, make_splits = data.load, semisupervised.splits_lib.make_splits
+  train_m2.train_and_evaluate(config, str(tmp_path / 'true'))
+  load, make_splits = datasets.load, train_m2.splits_lib.make_splits
   true_labels = load(config.dataset, config.data_dir).train_labels
   s = make_splits(true_labels, config.num_labels, config.num_validation, config.seed)
   permuted = true_labels.copy()
   permuted[s.unlabelled] = np.random.default_rng(0).permutation(permuted[s.unlabelled])
   assert (permuted != true_labels).mean() > 0.5
-  monkeypatch.setattr(semisupervised.data, 'load',
+  monkeypatch.setattr(train_m2.datasets, 'load',
                       lambda *a, **k: load(*a, **k)._replace(train_labels=permuted))
-  monkeypatch.setattr(semisupervised.splits_lib, 'make_splits', lambda *a: s)
-  semisupervised.train_and_evaluate(config, str(tmp_path / 'permuted'))
+  monkeypatch.setattr(train_m2.splits_lib, 'make_splits', lambda *a: s)
+  train_m2.train_and_evaluate(config, str(tmp_path / 'permuted'))
   monkeypatch.undo()
   assert ((tmp_path / 'true' / runs.METRICS_FILE).read_bytes()
           == (tmp_path / 'permuted' / runs.METRICS_FILE).read_bytes())
@@ -102,8 +102,8 @@ def test_load_gives_the_best_validation_parameters(small_mnist, tmp_path):
   """The results' test error at the least validation error is what vaejax.load classifies
   with; params='last' gives the last checkpoint's."""
   config = small_config(small_mnist, num_epochs=3)
-  results = semisupervised.train_and_evaluate(config, str(tmp_path))
-  dataset = data.load(config.dataset, config.data_dir)
+  results = train_m2.train_and_evaluate(config, str(tmp_path))
+  dataset = datasets.load(config.dataset, config.data_dir)
   best = vaejax.load(tmp_path)
   assert best.step == results['best_step']
   error = np.mean(best.classify(dataset.test_images / 255.0) != dataset.test_labels)
@@ -115,7 +115,7 @@ def test_load_gives_the_best_validation_parameters(small_mnist, tmp_path):
 
 
 def _tiny_vae():
-  model = models.make_model('one_layer', 3, (2, 2, 1), hidden=(5,), activation='softplus')
+  model = vae.make_model('one_layer', 3, (2, 2, 1), hidden=(5,), activation='softplus')
   params = model.init(jax.random.key(0), jnp.full(4, 0.4))
   encoder = params['encoder']['z1']
   encoder['Dense_0']['kernel'] *= 4  # Means that vary by more than 0.1,
@@ -174,15 +174,15 @@ def test_m1m2_keeps_its_feature_map_when_the_m1_run_changes(trained_run, small_m
   m1 = tmp_path / 'm1'
   shutil.copytree(trained_run[0], m1)
   config = small_config(small_mnist, architecture='m1m2', m1_workdir=str(m1), num_epochs=1)
-  results = semisupervised.train_and_evaluate(config, str(tmp_path / 'm1m2'))
-  dataset = data.load(config.dataset, config.data_dir)
+  results = train_m2.train_and_evaluate(config, str(tmp_path / 'm1m2'))
+  dataset = datasets.load(config.dataset, config.data_dir)
   before = vaejax.load(tmp_path / 'm1m2').class_probs(dataset.test_images / 255.0)
   shutil.rmtree(m1)
   after = vaejax.load(tmp_path / 'm1m2').class_probs(dataset.test_images / 255.0)
   np.testing.assert_array_equal(before, after)
   assert np.mean(np.argmax(after, 1) != dataset.test_labels) == pytest.approx(
       results['test_error_at_best_validation'])
-  _, m1_step = semisupervised.read_feature_map(str(tmp_path / 'm1m2'))
+  _, m1_step = train_m2.read_feature_map(str(tmp_path / 'm1m2'))
   assert m1_step == json.loads((trained_run[0] / runs.RESULTS_FILE).read_text())['step']
 
 
@@ -191,7 +191,7 @@ def test_m1m2_trains_on_fresh_draws_of_z1():
   model = M2(10, 2, (8,), 3, likelihoods.Normal())
   config = semi_supervised.get_config()
   config.architecture = 'm1m2'
-  prepare = semisupervised.make_prepare(model, config)
+  prepare = train_m2.make_prepare(model, config)
   raw = jnp.stack([jnp.full((20000, 3), 2.0), jnp.full((20000, 3), 0.5)], axis=1)
   x, seen = prepare(jax.random.key(0), raw)
   np.testing.assert_array_equal(x, seen)
@@ -218,7 +218,7 @@ def test_m2_log_likelihood_matches_quadrature_over_classes():
     per_class.append(quadrature.log_marginal(log_joint, x, 6.0, 600))
   exact = np.asarray(jax.nn.logsumexp(jnp.stack(per_class), axis=0) - np.log(3))
   images = np.asarray(x * 255, np.uint8)  # Binarized as they are.
-  estimate = lambda k: semisupervised.log_likelihood(model, params, images,
+  estimate = lambda k: train_m2.log_likelihood(model, params, images,
                                                      jax.random.key(2), k, chunk_size=1000)
   gaps = estimate(20000) - exact
   assert np.all(np.abs(gaps) < 0.15) and np.mean(np.abs(gaps)) < 0.05
@@ -236,12 +236,12 @@ def test_m2_log_likelihood_matches_quadrature_over_classes():
 ])
 def test_bad_semi_supervised_settings(small_mnist, tmp_path, overrides, message):
   with pytest.raises(UserError, match=message):
-    semisupervised.train_and_evaluate(small_config(small_mnist, **overrides), str(tmp_path))
+    train_m2.train_and_evaluate(small_config(small_mnist, **overrides), str(tmp_path))
 
 
 def test_m1_run_without_active_units_is_refused(trained_run, small_mnist, tmp_path,
                                                 monkeypatch):
-  monkeypatch.setattr(features.evaluate, 'ACTIVE_UNIT_THRESHOLD', 1e9)
+  monkeypatch.setattr(features.importance, 'ACTIVE_UNIT_THRESHOLD', 1e9)
   config = small_config(small_mnist, architecture='m1m2', m1_workdir=str(trained_run[0]))
   with pytest.raises(UserError, match='no active latent units'):
-    semisupervised.train_and_evaluate(config, str(tmp_path))
+    train_m2.train_and_evaluate(config, str(tmp_path))

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 import vaejax
-from vaejax import sharding
-from vaejax import train
-from vaejax import trainstate
 from vaejax.errors import UserError
+from vaejax.training import sharding
+from vaejax.training import train
+from vaejax.training import trainstate
 from tests.conftest import tiny_config
 
 ROOT = pathlib.Path(__file__).parent.parent

@@ -10,11 +10,11 @@ import pytest
 
 import vaejax
 from vaejax import runs
-from vaejax import sweep
-from vaejax import train
-from vaejax import trainstate
 from vaejax.errors import UserError
-from vaejax.models import make_model
+from vaejax.models.vae import make_model
+from vaejax.training import sweep
+from vaejax.training import train
+from vaejax.training import trainstate
 from tests.conftest import tiny_config
 
 PIXEL_MEAN = jnp.full(784, 0.13)

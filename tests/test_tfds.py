@@ -8,8 +8,8 @@ import pytest
 import tensorflow_datasets as tfds
 from tensorflow_datasets.testing import mocking
 
-from vaejax import data
-from vaejax import train
+from vaejax.data import datasets
+from vaejax.training import train
 from tests.conftest import tiny_config
 
 
@@ -43,7 +43,7 @@ def data_dir(tmp_path_factory):
 
 
 def test_prepared_dataset_loads_without_tensorflow(data_dir):
-  dataset = data.load('tfds:tiny_digits', data_dir)
+  dataset = datasets.load('tfds:tiny_digits', data_dir)
   assert 'tensorflow' not in sys.modules
   assert dataset.train_images.shape == (40, 784) and dataset.train_images.dtype == np.uint8
   expected = images(0, 40).reshape(40, 784)
@@ -62,7 +62,7 @@ NUM_MOCKED = 6
 
 
 class _MockSource(list):
-  """A data source of fixed examples, read with __getitems__ as data.load reads a real one."""
+  """A data source of fixed examples, read with __getitems__ as datasets.load reads a real one."""
 
   def __getitems__(self, keys):
     return [self[k] for k in keys]
@@ -85,7 +85,7 @@ def test_named_tfds_datasets_load_through_mock_data(monkeypatch, name, image_sha
   monkeypatch.setattr(tfds.core.DatasetBuilder, 'is_prepared', lambda self: True)
   with tfds.testing.mock_data(num_examples=NUM_MOCKED, policy=tfds.testing.MockPolicy.USE_CODE,
                               as_data_source_fn=_mock_source):
-    dataset = data.load(f'tfds:{name}')
+    dataset = datasets.load(f'tfds:{name}')
   assert 'tensorflow' not in sys.modules
   assert dataset.image_shape == image_shape
   d = int(np.prod(image_shape))

@@ -8,13 +8,13 @@ import jax.numpy as jnp
 import numpy as np
 
 import vaejax
-from vaejax import data
-from vaejax import evaluate
 from vaejax import runs
-from vaejax import train
-from vaejax import trainstate
 from vaejax.configs import burda2015
 from vaejax.configs import burda2015_two_layer
+from vaejax.data import datasets
+from vaejax.logpx import importance
+from vaejax.training import train
+from vaejax.training import trainstate
 from tests.conftest import tiny_config
 
 
@@ -79,10 +79,11 @@ def test_summed_gradient_is_the_batch_size_times_the_mean():
 
 
 def test_unshuffled_epochs_take_the_first_images_in_order():
-  np.testing.assert_array_equal(data.epoch_batches(trainstate.run_keys(0).data, 3, 100, 20, False),
-                                np.arange(100).reshape(5, 20))
+  np.testing.assert_array_equal(
+      datasets.epoch_batches(trainstate.run_keys(0).data, 3, 100, 20, False),
+      np.arange(100).reshape(5, 20))
   images = np.random.default_rng(0).integers(0, 256, (50, 784), np.uint8)
-  dataset = data.Dataset(images, np.arange(50), images[:10], np.arange(10), (28, 28, 1))
+  dataset = datasets.Dataset(images, np.arange(50), images[:10], np.arange(10), (28, 28, 1))
   exp = train.build(tiny_config(train_examples=30, batch_size=10), dataset)
   np.testing.assert_array_equal(exp.dataset.train_images, images[:30])
   assert exp.steps_per_epoch == 3
@@ -103,10 +104,10 @@ def test_epoch_compiles_once():
 
 def test_data_order_is_a_function_of_seed_and_epoch():
   key = trainstate.run_keys(0).data
-  a = data.epoch_batches(key, 3, 1000, 20)
-  np.testing.assert_array_equal(a, data.epoch_batches(key, 3, 1000, 20))
-  assert not np.array_equal(a, data.epoch_batches(key, 4, 1000, 20))
-  assert not np.array_equal(a, data.epoch_batches(trainstate.run_keys(1).data, 3, 1000, 20))
+  a = datasets.epoch_batches(key, 3, 1000, 20)
+  np.testing.assert_array_equal(a, datasets.epoch_batches(key, 3, 1000, 20))
+  assert not np.array_equal(a, datasets.epoch_batches(key, 4, 1000, 20))
+  assert not np.array_equal(a, datasets.epoch_batches(trainstate.run_keys(1).data, 3, 1000, 20))
   assert sorted(np.asarray(a).ravel().tolist()) == list(range(1000))
 
 
@@ -115,7 +116,7 @@ def test_short_training_lowers_test_nll(trained_run):
   config = runs.read_config(workdir)
   exp = train.build(config)
   init = exp.model.init(exp.keys.init, exp.dataset.train_images.mean(axis=0) / 255.0)
-  before = evaluate.evaluate(exp.model, init, exp.dataset.test_images, exp.keys.eval,
+  before = importance.evaluate(exp.model, init, exp.dataset.test_images, exp.keys.eval,
                              config.eval_num_samples, config.num_samples, 500, 8)
   assert results['nll'] < before['nll'] - 50, (results['nll'], before['nll'])
   assert results['iwae_k'] >= results['elbo']
@@ -183,7 +184,7 @@ def test_per_example_estimates_are_the_test_nlls_terms(trained_run):
   workdir, results = trained_run
   run = vaejax.load(workdir)
   config = run.config
-  stats = evaluate.per_example(run.model, run.params, data.load('mnist').test_images,
+  stats = importance.per_example(run.model, run.params, datasets.load('mnist').test_images,
                                trainstate.run_keys(config.seed).eval, config.eval_num_samples,
                                config.eval_batch_size, config.eval_chunk_size)
   assert -np.mean(stats['log_px']) == np.float32(results['nll'])
@@ -205,14 +206,14 @@ def test_older_runs_keep_their_keys():
 
 def test_fixed_binarization_draws_from_its_own_key():
   images = np.random.default_rng(0).integers(0, 256, (50, 784), np.uint8)
-  mnist = data.Dataset(images, np.zeros(50, np.int64), images[:10], np.zeros(10, np.int64),
+  mnist = datasets.Dataset(images, np.zeros(50, np.int64), images[:10], np.zeros(10, np.int64),
                        (28, 28, 1))
   exp = train.build(tiny_config(binarization='fixed', batch_size=10), mnist)
   train_key, test_key = jax.random.split(exp.keys.binarization)
   np.testing.assert_array_equal(exp.dataset.train_images,
-                                data.fixed_binarization(mnist.train_images, train_key))
+                                datasets.fixed_binarization(mnist.train_images, train_key))
   np.testing.assert_array_equal(exp.dataset.test_images,
-                                data.fixed_binarization(mnist.test_images, test_key))
+                                datasets.fixed_binarization(mnist.test_images, test_key))
 
 
 def test_evaluations_checkpoint_pruning_and_fixed_binarization_in_a_real_run(small_mnist,

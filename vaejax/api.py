@@ -17,14 +17,14 @@ import ml_collections
 import numpy as np
 from jax.typing import ArrayLike
 
-from vaejax import likelihoods
-from vaejax import marginal
-from vaejax import models
 from vaejax import runs
-from vaejax import semisupervised
 from vaejax.errors import UserError
-from vaejax.m2 import M2
-from vaejax.models import VAE, Params
+from vaejax.logpx import marginal
+from vaejax.models import likelihoods
+from vaejax.models import vae
+from vaejax.models.m2 import M2
+from vaejax.models.vae import VAE, Params
+from vaejax.training import train_m2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +66,7 @@ class Run:
     """q(y | x) [N, C] of images x [N, D] in [0, 1]."""
     model = self._m2('class_probs')
     x = np.asarray(x, np.float32)
-    return semisupervised.class_probs(model, self.params, self.inputs(x) if self.inputs else x)
+    return train_m2.class_probs(model, self.params, self.inputs(x) if self.inputs else x)
 
   def classify(self, x: ArrayLike) -> np.ndarray:
     """The most probable class [N] of images x [N, D] in [0, 1]."""
@@ -74,15 +74,15 @@ class Run:
 
   def encode(self, x: ArrayLike) -> tuple[jax.Array, jax.Array]:
     """(mean, std) of q(z | x), each [N, latent_dim]."""
-    return models.encode_batch(self._vae('encode'), self.params, jnp.asarray(x, jnp.float32))
+    return vae.encode_batch(self._vae('encode'), self.params, jnp.asarray(x, jnp.float32))
 
   def decode(self, z: ArrayLike) -> jax.Array:
     """The decoder's outputs [N, D] given latents z [N, latent_dim] (Bernoulli: logits)."""
-    return models.decode_batch(self._vae('decode'), self.params, jnp.asarray(z, jnp.float32))
+    return vae.decode_batch(self._vae('decode'), self.params, jnp.asarray(z, jnp.float32))
 
   def mean(self, z: ArrayLike) -> jax.Array:
     """The mean images [N, D] in [0, 1] given latents z [N, latent_dim]."""
-    return likelihoods.mean(models.decode_batch(self._vae('mean'), self.params,
+    return likelihoods.mean(vae.decode_batch(self._vae('mean'), self.params,
                                                 jnp.asarray(z, jnp.float32)))
 
   def log_likelihood(self, x: ArrayLike, key: jax.Array, method: str = 'is',
@@ -91,7 +91,7 @@ class Run:
     for Bernoulli, dequantized for Gaussian, k / 255 for logistic).
 
     method: 'is' (importance sampling; num_samples=5000), 'ais' (num_steps, num_chains,
-    num_leapfrog_steps, start='prior' | 'posterior', ...: vaejax/ais.py) or 'quadrature'
+    num_leapfrog_steps, start='prior' | 'posterior', ...: vaejax/logpx/ais.py) or 'quadrature'
     (exact for a 2-D latent space; half_width, num_points). See marginal.log_likelihood.
     An M2 run's is by importance sampling (num_samples=5000), summed over the classes.
     """
@@ -101,7 +101,7 @@ class Run:
         raise UserError(f"an M2 run's log p(x) is by importance sampling only (method='is'), "
                         f'not {method!r}')
       x, key = _checked_images(x, model, key)
-      return jnp.asarray(semisupervised.prepared_log_likelihood(
+      return jnp.asarray(train_m2.prepared_log_likelihood(
           model, self.params, x, key, options.get('num_samples', 5000)))
     x, key = _checked_images(x, self.model, key)
     return jnp.asarray(marginal.log_likelihood(self.model, self.params, x, key, method,
@@ -168,12 +168,12 @@ def load(workdir: str | os.PathLike, params: str = 'best', step: int | None = No
   config = runs.read_config(workdir)
   inputs = None
   if config.architecture == 'm1m2':
-    if not (pathlib.Path(workdir) / semisupervised.M1_FILE).exists():
+    if not (pathlib.Path(workdir) / train_m2.M1_FILE).exists():
       raise UserError(f'{workdir} is an m1m2 run from before M1 feature maps were saved in '
                       'the run directory: train it again')
-    inputs = semisupervised.read_feature_map(str(workdir))[0]
+    inputs = train_m2.read_feature_map(str(workdir))[0]
   restored = runs.restore(workdir, step)
-  best = (semisupervised.read_best_params(str(workdir))
+  best = (train_m2.read_best_params(str(workdir))
           if isinstance(restored.model, M2) and params == 'best' and step is None else None)
   if best is not None:
     return Run(config, restored.model, best[0], best[1], inputs)

@@ -1,7 +1,7 @@
 """Pictures of what a model learned, as grids in [0, 1] (and one scatter plot).
 
 A grid is [H, W] for grey-level images and [H, W, C] for colour ones; decoded images are the
-likelihood's mean (vaejax/likelihoods.py).
+likelihood's mean (vaejax/models/likelihoods.py).
 
 Prior samples, test images beside their reconstructions, latent traversals, interpolations,
 and for a 2-D latent space the decoded manifold and the encoded test set coloured by label.
@@ -12,13 +12,13 @@ import jax.numpy as jnp
 from matplotlib import figure
 import numpy as np
 
-from vaejax import likelihoods
-from vaejax import models
-from vaejax.models import VAE, Params
+from vaejax.models import likelihoods
+from vaejax.models import vae
+from vaejax.models.vae import VAE, Params
 
 
 def tile(images: np.ndarray, cols: int,
-         image_shape: tuple[int, int, int] = models.MNIST_SHAPE) -> np.ndarray:
+         image_shape: tuple[int, int, int] = vae.MNIST_SHAPE) -> np.ndarray:
   """Images [N, H * W * C] in [0, 1] as one grid, cols per row, a 1-pixel gap between.
 
   Returns:
@@ -36,11 +36,11 @@ def tile(images: np.ndarray, cols: int,
 
 
 def _decode_probs(model: VAE, params: Params, z: jax.Array) -> jax.Array:
-  return likelihoods.mean(models.decode_batch(model, params, z))
+  return likelihoods.mean(vae.decode_batch(model, params, z))
 
 
 def _encode_means(model: VAE, params: Params, x: jax.Array) -> jax.Array:
-  return models.encode_batch(model, params, x)[0]
+  return vae.encode_batch(model, params, x)[0]
 
 
 def prior_samples(model: VAE, params: Params, key: jax.Array, n: int = 64) -> np.ndarray:

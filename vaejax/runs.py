@@ -2,8 +2,8 @@
 
 A workdir describes its run completely: the config it was started with, one JSON line of
 metrics per logged event, TensorBoard scalars, and checkpoints of the whole train state, from
-which training resumes by itself (vaejax/loop.py). One process trains in it at a time (lock),
-and restore() reads any trainer's run back.
+which training resumes by itself (vaejax/training/loop.py). One process trains in it at a time
+(lock), and restore() reads any trainer's run back.
 """
 
 import fcntl
@@ -26,12 +26,12 @@ import numpy as np
 import orbax.checkpoint as ocp
 from tensorboardX import SummaryWriter
 
-from vaejax import data
-from vaejax import m2
-from vaejax import sharding
-from vaejax import trainstate
 from vaejax.configs import default
+from vaejax.data import datasets
 from vaejax.errors import UserError
+from vaejax.models import m2
+from vaejax.training import sharding
+from vaejax.training import trainstate
 
 CONFIG_FILE = 'config.json'
 METRICS_FILE = 'metrics.jsonl'
@@ -268,7 +268,8 @@ class Checkpoints:
     self.directory = pathlib.Path(workdir).absolute() / CHECKPOINT_DIR
     self._manager = ocp.CheckpointManager(
         self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
-                                                             create=True))
+                                                             create=True),
+        item_handlers=ocp.StandardCheckpointHandler())  # Named, so its metadata can be read.
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
@@ -325,11 +326,19 @@ class Checkpoints:
           self._manager.delete(later)
 
   def restore(self, step: int, target: Any) -> Any:
-    """The state saved at `step`, shaped like target; a one-line UserError if it is damaged."""
+    """The state saved at `step`, shaped like target; a one-line UserError if it is damaged.
+
+    An M2 checkpoint from before params['decoder']['log_scale'] (m2.in_old_layout) is read
+    in its own layout and given back in today's.
+    """
     problem = self.problem(step)
     if problem is None:
       try:
-        return self._manager.restore(step, args=ocp.args.StandardRestore(target))
+        old = m2.in_old_layout(self._manager.item_metadata(step).tree)
+        if old and target is not None:
+          target = m2.to_old_layout(target)
+        state = self._manager.restore(step, args=ocp.args.StandardRestore(target))
+        return m2.from_old_layout(state) if old else state
       except (ValueError, KeyError, FileNotFoundError) as e:
         problem = (str(e).splitlines() or [type(e).__name__])[0][:200]
     raise UserError(f'checkpoint {self.directory / str(step)} is corrupt or incomplete '
@@ -411,7 +420,7 @@ def compare(old: str | os.PathLike, new: str | os.PathLike) -> dict:
 
 
 class Restored(NamedTuple):
-  """A saved run: its config, model (a models.VAE or an m2.M2), newest parameters and step."""
+  """A saved run: its config, model (a VAE, DiscreteVAE or M2), newest parameters and step."""
   config: ml_collections.ConfigDict
   model: Any
   params: Any
@@ -430,7 +439,7 @@ def _model(workdir: str | os.PathLike, config: ml_collections.ConfigDict,
       info = {'num_inputs': classifier[layers[0]]['kernel'].shape[0],
               'num_classes': classifier[layers[-1]]['bias'].shape[0]}
     return m2.make_model(config, info['num_inputs'], info['num_classes'])
-  image_shape = info.get('image_shape') or data.load(config.dataset,
+  image_shape = info.get('image_shape') or datasets.load(config.dataset,
                                                      config.data_dir or None).image_shape
   return trainstate.model_from_config(config, tuple(image_shape))
 
@@ -460,7 +469,7 @@ def restore(workdir: str | os.PathLike, step: int | None = None) -> Restored:
 class RunDir:
   """A run directory while a trainer uses it: locked, resumed, recorded into, checkpointed.
 
-  vaejax/loop.py decides when (epochs, evaluations, checkpoints, NaNs, the end); this class
+  vaejax/training/loop.py decides when (epochs, evaluations, checkpoints, NaNs, the end); this class
   keeps the files, the same whichever trainer (VAE, M2, sweep member) writes them. A state is
   any pytree with `params` and `step` (state.TrainState).
   """

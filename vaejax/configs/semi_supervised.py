@@ -28,7 +28,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.hidden_units = 300  # 500 for more than 100 labels
   config.alpha = 0.1
   config.labelled_batch_size = 100
-  config.weighting = 'parts'  # or 'images' (vaejax/semisupervised.py)
+  config.weighting = 'parts'  # or 'images' (vaejax/training/train_m2.py)
   config.classifier_input = 'binarized'  # what q(y | x) trains on; or 'grey'
   config.objective = 'vae'  # or 'iwae' with num_samples = K
   config.num_samples = 1

@@ -6,11 +6,11 @@ import jax
 import numpy as np
 from jax.typing import ArrayLike
 
-from vaejax import ais
-from vaejax import evaluate
-from vaejax import quadrature
 from vaejax.errors import UserError
-from vaejax.models import VAE, Params
+from vaejax.logpx import ais
+from vaejax.logpx import importance
+from vaejax.logpx import quadrature
+from vaejax.models.vae import VAE, Params
 
 METHODS = ('is', 'ais', 'quadrature')
 _OPTIONS = {'is': ('num_samples', 'chunk_size'), 'ais': ais.Options._fields,
@@ -27,7 +27,7 @@ def log_likelihood(model: VAE, params: Params, x_NxD: ArrayLike, key: jax.Array,
     x_NxD: the images.
     key: image i draws with fold_in(key, i) (unused by quadrature).
     method: 'is' (importance sampling from q(z | x); options num_samples, default 5000, and
-      chunk_size), 'ais' (vaejax/ais.py; options: the fields of ais.Options: num_steps,
+      chunk_size), 'ais' (vaejax/logpx/ais.py; options: the fields of ais.Options: num_steps,
       num_chains, num_leapfrog_steps, start, ...) or 'quadrature' (exact, for one 2-D
       stochastic layer; options half_width, num_points).
     batch_size: images per compiled call.
@@ -48,7 +48,7 @@ def log_likelihood(model: VAE, params: Params, x_NxD: ArrayLike, key: jax.Array,
   num_samples = options.get('num_samples', 5000)
   if num_samples < 1:
     raise UserError(f'importance sampling needs num_samples >= 1, got {num_samples}')
-  log_px = evaluate.importance_sample(model, params, np.asarray(x_NxD, np.float32), key,
+  log_px = importance.importance_sample(model, params, np.asarray(x_NxD, np.float32), key,
                                       num_samples, batch_size,
                                       options.get('chunk_size', 100))['log_px']
   if on_batch is not None:

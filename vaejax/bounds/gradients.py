@@ -5,9 +5,9 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from vaejax import estimators
-from vaejax.models import VAE, Params
-from vaejax.objectives import Objective
+from vaejax.bounds import estimators
+from vaejax.bounds.objectives import Objective
+from vaejax.models.vae import VAE, Params
 
 
 def loss_and_grads(model: VAE, objective: Objective, params: Params, x: jax.Array,

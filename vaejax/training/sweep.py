@@ -19,14 +19,14 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from vaejax import data
-from vaejax import loop
 from vaejax import runs
-from vaejax import sharding
-from vaejax import trainstate
-from vaejax import train
+from vaejax.data import datasets
 from vaejax.errors import UserError
-from vaejax.models import VAE
+from vaejax.models.vae import VAE
+from vaejax.training import loop
+from vaejax.training import sharding
+from vaejax.training import train
+from vaejax.training import trainstate
 
 STRATEGIES = ('auto', 'vmap', 'sequential')
 # What may differ between the members of one vmapped sweep.
@@ -101,7 +101,7 @@ def make_sweep_train_epoch(train_step: Callable, num_examples: int, batch_size: 
 
   def epoch_data(members_data, data_keys, epoch):
     masks, images = members_data
-    batches_NxSxB = jax.vmap(data.epoch_batches, in_axes=(0, None, None, None, None))(
+    batches_NxSxB = jax.vmap(datasets.epoch_batches, in_axes=(0, None, None, None, None))(
         data_keys, epoch, num_examples, batch_size, shuffle)
 
     def batch(indices_NxB, steps):
@@ -187,7 +187,7 @@ def _train_and_evaluate_vmapped(configs: Sequence[ml_collections.ConfigDict],
                                 workdirs: Sequence[str]) -> list[dict]:
   """train_and_evaluate_many's members as one program."""
   check_members(configs)
-  dataset = data.load(configs[0].dataset, configs[0].data_dir or None)  # Once for all.
+  dataset = datasets.load(configs[0].dataset, configs[0].data_dir or None)  # Once for all.
   exps = [train.build(c, dataset) for c in configs]
   members = [train.run_dir(c, w, e) for c, w, e in zip(configs, workdirs, exps)]
   alone = loop.resume(members)

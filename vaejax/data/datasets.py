@@ -2,7 +2,7 @@
 
 The default dataset, 'mnist', is the full MNIST bundled with vaejax (vaejax/bundled/README.md);
 it needs no network. 'idx:FOLDER' turns a folder of IDX files into a TFDS dataset once
-(vaejax/idx.py) and 'fashion_mnist' is Debian's Fashion-MNIST folder; 'tfds:NAME' reads a TFDS
+(vaejax/data/idx.py) and 'fashion_mnist' is Debian's Fashion-MNIST folder; 'tfds:NAME' reads a TFDS
 dataset prepared in the TFDS data dir (mnist, fashion_mnist, kmnist, binarized_mnist,
 omniglot, cifar10, ...). All three read with tfds.data_source (array_record files, no
 TensorFlow). Images keep their shape and colours (cifar10: 32x32x3, omniglot: 105x105x3).
@@ -92,7 +92,7 @@ def _dataset(name: str, sources) -> Dataset:
 
 def load_idx_folder(folder: str, data_dir: str | None = None) -> Dataset:
   """An IDX folder, turned into an array_record TFDS dataset once, read with data_source."""
-  from vaejax import idx  # pylint: disable=g-import-not-at-top  (imports TFDS: slow)
+  from vaejax.data import idx  # pylint: disable=g-import-not-at-top  (imports TFDS: slow)
   builder = idx.prepare(folder, data_dir)
   return _dataset(f'{IDX_PREFIX}{folder}', {split: builder.as_data_source(split)
                                             for split in SPLITS})

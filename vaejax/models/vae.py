@@ -5,7 +5,7 @@ A model is a stack of L diagonal-Gaussian stochastic layers z_1 ... z_L:
   q(z_1 | x) q(z_2 | z_1) ... q(z_L | z_{L-1})        (encoder, bottom-up)
   p(z_L) p(z_{L-1} | z_L) ... p(z_1 | z_2) p(x | z_1)  (decoder, top-down; p(z_L) = N(0, I))
 
-with p(x | z_1) one of vaejax/likelihoods.py (Bernoulli, Gaussian, discretized logistic) of
+with p(x | z_1) one of vaejax/models/likelihoods.py (Bernoulli, Gaussian, discretized logistic) of
 the decoder's per-pixel output. Images x are flattened to D = H * W * C values. Every Gaussian
 layer is an MLP with tanh hidden units and two linear heads, the mean and log std (std =
 exp(linear)), each Glorot-uniform with its own fan-out d as in the paper's released code; the
@@ -18,19 +18,19 @@ an explicit key.
 import dataclasses
 import functools
 import math
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from vaejax import distributions
-from vaejax import likelihoods
 from vaejax.errors import UserError
+from vaejax.models import discrete
+from vaejax.models import distributions
+from vaejax.models import likelihoods
+from vaejax.models.networks import MLP, MNIST_SHAPE, Params
 
-Params = Any
-MNIST_SHAPE = (28, 28, 1)
 ACTIVATIONS = {'tanh': jnp.tanh, 'softplus': jax.nn.softplus, 'relu': jax.nn.relu}
 
 
@@ -40,24 +40,6 @@ def gaussian_heads_init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.f
   glorot = nn.initializers.glorot_uniform()
   head_shape = tuple(shape[:-1]) + (shape[-1] // 2,)
   return jnp.concatenate([glorot(k, head_shape, dtype) for k in jax.random.split(key)], -1)
-
-
-class MLP(nn.Module):
-  """Hidden layers (tanh unless told otherwise), then a linear output; Glorot-uniform
-  weights (output_kernel_init for the output's), zero biases."""
-  hidden: Sequence[int]
-  features: int
-  output_bias_init: Any = nn.initializers.zeros
-  output_kernel_init: Any = nn.initializers.glorot_uniform()
-  activation: Callable[[jax.Array], jax.Array] = jnp.tanh
-
-  @nn.compact
-  def __call__(self, h: jax.Array) -> jax.Array:
-    init = nn.initializers.glorot_uniform()
-    for width in self.hidden:
-      h = self.activation(nn.Dense(width, kernel_init=init)(h))
-    return nn.Dense(self.features, kernel_init=self.output_kernel_init,
-                    bias_init=self.output_bias_init)(h)
 
 
 def _shrink(size: int, times: int) -> int:
@@ -131,7 +113,7 @@ class VAE:
     decoder_hidden: per stochastic layer l, the hidden widths of the net that maps z_l down
       (to p(z_{l-1} | z_l), or to p(x | z_1) for l = 1).
     image_shape: (H, W, C) of the images; x is flattened to D = H * W * C values.
-    likelihood: p(x | z_1), from vaejax/likelihoods.py.
+    likelihood: p(x | z_1), from vaejax/models/likelihoods.py.
     conv_channels: if not empty, q(z_1 | x) is a ConvEncoder with these channels and p(x | z_1)
       a ConvDecoder with them reversed (encoder_hidden[0] and decoder_hidden[0] unused).
     activation: the MLPs' hidden units, a name of ACTIVATIONS.
@@ -349,20 +331,19 @@ def make_model(architecture: str, latent_dim: int,
       (stride 2 each) and a ConvDecoder mirroring it.
     latent_dim: size of the top latent.
     image_shape: (H, W, C) of the data's images.
-    likelihood: 'bernoulli', 'gaussian' or 'logistic' (vaejax/likelihoods.py).
+    likelihood: 'bernoulli', 'gaussian' or 'logistic' (vaejax/models/likelihoods.py).
     hidden: the hidden widths between x and z_1, each way, for the MLP models (empty: the
       paper's 200-200), e.g. (500, 500) for Kingma et al.'s M1.
     activation: the MLPs' hidden units, 'tanh' (the paper's), 'softplus' (Kingma et al.'s)
       or 'relu'.
 
-  'sbn_linear', 'sbn_nonlinear' and 'categorical' are vaejax/discrete.py's discrete-latent
+  'sbn_linear', 'sbn_nonlinear' and 'categorical' are vaejax/models/discrete.py's discrete-latent
   models (a DiscreteVAE), with their own widths and tanh units.
   """
   if architecture in ARCHITECTURES[3:]:
     if hidden or activation != 'tanh':
       raise UserError(f'architecture {architecture!r} sets its own tanh layers: leave '
                       'mlp_hidden empty and activation tanh')
-    from vaejax import discrete  # pylint: disable=g-import-not-at-top  (it builds on MLP)
     return discrete.make_model(architecture, latent_dim, image_shape, likelihood)
   image_shape = tuple(int(n) for n in image_shape)
   like = likelihoods.make_likelihood(likelihood)

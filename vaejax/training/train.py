@@ -1,4 +1,4 @@
-"""The VAE trainer: its train_step, its evaluation, and train_and_evaluate on vaejax/loop.py."""
+"""The VAE trainer: its train_step, its evaluation, and train_and_evaluate on loop.py."""
 
 from typing import Callable, NamedTuple
 
@@ -7,19 +7,19 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from vaejax import data
-from vaejax import diagnostics
-from vaejax import estimators
-from vaejax import evaluate as evaluate_lib
-from vaejax import gradients
-from vaejax import loop
 from vaejax import pictures
 from vaejax import runs
-from vaejax import sharding
-from vaejax import trainstate
+from vaejax.bounds import diagnostics
+from vaejax.bounds import estimators
+from vaejax.bounds import gradients
+from vaejax.bounds.objectives import Objective
+from vaejax.data import datasets
 from vaejax.errors import UserError
-from vaejax.models import VAE, Params
-from vaejax.objectives import Objective, make_objective
+from vaejax.logpx import importance
+from vaejax.models.vae import VAE, Params
+from vaejax.training import loop
+from vaejax.training import sharding
+from vaejax.training import trainstate
 
 SCHEDULES = ('constant', 'iwae', 'iwae_released')
 OPTIMIZERS = ('adam', 'released_adam')
@@ -72,7 +72,7 @@ def make_train_step(model: VAE, objective: Objective,
 
   The model's likelihood prepares each batch from the step's key: a fresh binarization
   (Bernoulli), a fresh uniform dequantization (Gaussian), or none (discretized logistic).
-  The estimators of vaejax/estimators.py also replace params['estimator']'s running
+  The estimators of vaejax/bounds/estimators.py also replace params['estimator']'s running
   statistics with their next values.
   """
 
@@ -97,7 +97,7 @@ def make_train_step(model: VAE, objective: Objective,
 def epoch_data(num_examples: int, batch_size: int, mesh: jax.sharding.Mesh | None = None,
                shuffle: bool = True) -> loop.EpochData:
   """loop.make_train_epoch's epoch_data for image batches: the epoch's order from
-  (data_key, epoch) (data.epoch_batches), step s's batch images[indices of s].
+  (data_key, epoch) (datasets.epoch_batches), step s's batch images[indices of s].
 
   With a mesh (sharding.data_mesh), each batch is split across its devices and the state,
   replicated, is updated with the gradient of the whole batch: the same run, up to float
@@ -110,7 +110,7 @@ def epoch_data(num_examples: int, batch_size: int, mesh: jax.sharding.Mesh | Non
       if mesh is not None:
         indices = sharding.split_batch(indices, mesh)
       return images[indices]
-    return data.epoch_batches(data_key, epoch, num_examples, batch_size, shuffle), batch
+    return datasets.epoch_batches(data_key, epoch, num_examples, batch_size, shuffle), batch
 
   return epoch
 
@@ -124,7 +124,7 @@ def make_train_epoch(train_step: Callable, num_examples: int, batch_size: int,
 
 class Experiment(NamedTuple):
   """What a config builds before training: data, model, objective, optimizer and keys."""
-  dataset: data.Dataset
+  dataset: datasets.Dataset
   model: VAE
   objective: Objective
   optimizer: optax.GradientTransformation
@@ -133,11 +133,11 @@ class Experiment(NamedTuple):
 
 
 def build(config: ml_collections.ConfigDict,
-          dataset: data.Dataset | None = None) -> Experiment:
+          dataset: datasets.Dataset | None = None) -> Experiment:
   """Validates config, loads the data (unless given it, as loaded) and builds a run's pieces."""
   validate_config(config)
   if dataset is None:
-    dataset = data.load(config.dataset, config.data_dir or None)
+    dataset = datasets.load(config.dataset, config.data_dir or None)
   if config.held_out_label >= 0:
     if config.held_out_label not in dataset.train_labels:
       raise UserError(f'held_out_label {config.held_out_label} is not a label of '
@@ -156,8 +156,8 @@ def build(config: ml_collections.ConfigDict,
   if config.binarization == 'fixed':
     train_key, test_key = jax.random.split(keys.binarization)
     dataset = dataset._replace(
-        train_images=data.fixed_binarization(dataset.train_images, train_key),
-        test_images=data.fixed_binarization(dataset.test_images, test_key))
+        train_images=datasets.fixed_binarization(dataset.train_images, train_key),
+        test_images=datasets.fixed_binarization(dataset.test_images, test_key))
   steps_per_epoch = num_train // config.batch_size
   model = trainstate.model_from_config(config, dataset.image_shape)
   return Experiment(dataset, model, trainstate.objective_from_config(config),
@@ -173,14 +173,14 @@ def _evaluate(exp: Experiment, config: ml_collections.ConfigDict, params: Params
   metrics_log.write_pictures(step, pictures.all_pictures(
       exp.model, params, exp.dataset.test_images / 255.0, exp.dataset.test_labels,
       pictures_key))
-  metrics = evaluate_lib.evaluate(
+  metrics = importance.evaluate(
       exp.model, params, exp.dataset.test_images, exp.keys.eval, config.eval_num_samples,
       exp.objective.num_samples, config.eval_batch_size, config.eval_chunk_size)
   units_prepare_key, units_key = jax.random.split(units_key)
   train_x = exp.model.likelihood.prepare(
       units_prepare_key, jnp.asarray(exp.dataset.train_images[:ACTIVE_UNITS_TRAIN_IMAGES]))
   metrics['active_units_train500'] = sum(
-      evaluate_lib.active_units(exp.model, params, train_x, units_key))
+      importance.active_units(exp.model, params, train_x, units_key))
   if config.snr_num_draws > 0:
     x = exp.model.likelihood.prepare(prepare_key,
                                      jnp.asarray(exp.dataset.train_images[:config.batch_size]))

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from vaejax import data
+from vaejax.data import datasets
 from vaejax.errors import UserError
 
 
@@ -80,7 +80,7 @@ class LabelledData(NamedTuple):
   splits: Splits
 
 
-def split_dataset(dataset: data.Dataset, s: Splits) -> LabelledData:
+def split_dataset(dataset: datasets.Dataset, s: Splits) -> LabelledData:
   """The dataset's training images cut into the splits s (labels kept for the labelled and
   validation images only); its test set as it is."""
   train_x, train_y = dataset.train_images, dataset.train_labels

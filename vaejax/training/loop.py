@@ -1,6 +1,6 @@
 """The training loop every trainer shares: the scanned epoch, resume, cadence, NaNs, progress.
 
-A trainer (train.py for a VAE, semisupervised.py for M2, sweep.py for many VAEs as one
+A trainer (train.py for a VAE, train_m2.py for M2, sweep.py for many VAEs as one
 program) brings its train_step, how step s gets its batch, its runs.RunDir(s) and its
 evaluation; everything else is here, once:
 

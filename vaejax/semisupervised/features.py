@@ -8,7 +8,7 @@ mean + std * eps (Kingma et al.'s released code). Two choices, measured in the R
   binarized `binarizations` times, q's moments then those of the mixture over the draws
   (the mean of the means; the variance the mean of the variances plus that of the means);
 - the units and their scale: `scaling='standardized'` keeps the active units (posterior-mean
-  variance over the training images > evaluate.ACTIVE_UNIT_THRESHOLD) and standardizes them;
+  variance over the training images > importance.ACTIVE_UNIT_THRESHOLD) and standardizes them;
   `scaling='released'` keeps the units whose posterior-mean std over the first
   RELEASED_UNIT_IMAGES unlabelled images exceeds 0.1, unscaled.
 
@@ -23,11 +23,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vaejax import classifiers
-from vaejax import data
-from vaejax import evaluate
+from vaejax.data import datasets
 from vaejax.errors import UserError
-from vaejax.models import VAE, Params
+from vaejax.logpx import importance
+from vaejax.models.vae import VAE, Params
+from vaejax.semisupervised import classifiers
 
 LAYERS = ('top', 'all')
 SCALINGS = ('standardized', 'released')
@@ -47,7 +47,7 @@ def _moments(model: VAE, params: Params, images: jax.Array, layers: str, binariz
   def one(grey, key):
     if binarizations == 0:
       return of_input(grey)
-    means, stds = jax.vmap(of_input)(data.binarizations(key, grey, binarizations))
+    means, stds = jax.vmap(of_input)(datasets.binarizations(key, grey, binarizations))
     mean = jnp.mean(means, axis=0)
     return mean, jnp.sqrt(jnp.mean(stds**2, axis=0) + jnp.var(means, axis=0))
 
@@ -102,7 +102,7 @@ def make_feature_map(model: VAE, params: Params, train_images: np.ndarray,
   else:
     images = train_images
   mean = posterior_moments(model, params, images, key, layers, binarizations)[0]
-  units = np.flatnonzero(mean.var(axis=0) > evaluate.ACTIVE_UNIT_THRESHOLD)
+  units = np.flatnonzero(mean.var(axis=0) > importance.ACTIVE_UNIT_THRESHOLD)
   if units.size == 0:
     raise UserError('the M1 run has no active latent units to use as features')
   if scaling == 'released':
@@ -112,7 +112,7 @@ def make_feature_map(model: VAE, params: Params, train_images: np.ndarray,
   return FeatureMap(model, params, key, layers, binarizations, units, shift, scale)
 
 
-def probe(feature_map: FeatureMap, dataset: data.Dataset, s, key: jax.Array,
+def probe(feature_map: FeatureMap, dataset: datasets.Dataset, s, key: jax.Array,
           hiddens: tuple[tuple[int, ...], ...] = ((), (500,))) -> dict:
   """classifiers.probe of the feature map's means of the dataset's images (splits s)."""
   return classifiers.probe(feature_map(dataset.train_images / 255.0), dataset.train_labels,

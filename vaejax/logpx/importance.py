@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vaejax.models import VAE, Params
+from vaejax.models.vae import VAE, Params
 
 ACTIVE_UNIT_THRESHOLD = 0.01
 

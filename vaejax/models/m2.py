@@ -6,12 +6,12 @@
   p(y) = 1 / C,  p(z) = N(0, I)
 
 With log w_k(x, y) = log p(x | y, z_k) + log p(y) + log p(z_k) - log q(z_k | x, y) and
-z_k ~ q(z | x, y), the labelled bound L(x, y) is an objective of vaejax/objectives.py over the
-K log weights (vae: their mean, the ELBO; iwae: log of their mean weight), and the unlabelled
-bound sums it exactly over the classes: U(x) = sum_y q(y | x) (L(x, y) - log q(y | x)). Every network is an
-MLP of vaejax/models.py with softplus hidden units (Kingma et al.'s), y enters as a one-hot
-vector (ConditionalMLP), and every function takes one example; batches and samples are added
-with vmap.
+z_k ~ q(z | x, y), the labelled bound L(x, y) is an objective of vaejax/bounds/objectives.py
+over the K log weights (vae: their mean, the ELBO; iwae: log of their mean weight), and the
+unlabelled bound sums it exactly over the classes: U(x) = sum_y q(y | x) (L(x, y) - log q(y | x)).
+Every network is an MLP of vaejax/models/networks.py with softplus hidden units (Kingma et
+al.'s), y enters as a one-hot vector (ConditionalMLP), and every function takes one example;
+batches and samples are added with vmap.
 """
 
 import dataclasses
@@ -23,10 +23,10 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 import ml_collections
 
-from vaejax import distributions
-from vaejax import evaluate
-from vaejax import likelihoods
-from vaejax.models import MLP, Params
+from vaejax.logpx import importance
+from vaejax.models import distributions
+from vaejax.models import likelihoods
+from vaejax.models.networks import MLP, Params
 
 ARCHITECTURES = ('m2', 'm1m2')  # M2 of images, M2 of an M1 run's latent means.
 
@@ -79,9 +79,9 @@ class M2:
   def init(self, key: jax.Array, data_mean: ArrayLike,
            data_scale: ArrayLike | None = None) -> Params:
     """Glorot-uniform weights; the decoder's output bias fits the data's mean [D] (its logit
-    for the image likelihoods, the mean itself for Normal); a likelihood's log scale starts
-    at log data_scale [D] if given (Normal: the features' spread), else at
-    likelihoods.INIT_LOG_SCALE."""
+    for the image likelihoods, the mean itself for Normal). Likelihoods with a scale add
+    params['decoder']['log_scale'] [D], as the VAE's, starting at log data_scale [D] if given
+    (Normal: the features' spread), else at likelihoods.INIT_LOG_SCALE."""
     data_mean = jnp.asarray(data_mean, jnp.float32)
     if isinstance(self.likelihood, likelihoods.Normal):
       bias = data_mean
@@ -95,13 +95,14 @@ class M2:
     params = {name: net.init(keys[name], *inputs[name])['params']
               for name, net in nets.items()}
     if self.likelihood.has_scale:
-      params['log_scale'] = (jnp.full(self.num_inputs, likelihoods.INIT_LOG_SCALE)
-                             if data_scale is None
-                             else jnp.log(jnp.asarray(data_scale, jnp.float32)))
+      params['decoder']['log_scale'] = (
+          jnp.full(self.num_inputs, likelihoods.INIT_LOG_SCALE) if data_scale is None
+          else jnp.log(jnp.asarray(data_scale, jnp.float32)))
     return params
 
   def _apply(self, name: str, params: Params, *inputs) -> jax.Array:
-    return self._nets()[name].apply({'params': params[name]}, *inputs)
+    net_params = {k: v for k, v in params[name].items() if k != 'log_scale'}
+    return self._nets()[name].apply({'params': net_params}, *inputs)
 
   def class_logits(self, params: Params, x: ArrayLike) -> jax.Array:
     """The classifier's logits [C] for one input x [D]; log q(y | x) = log_softmax of them."""
@@ -120,7 +121,8 @@ class M2:
     """One draw z ~ q(z | x, y) and its log weight log p(x, y, z) - log q(z | x, y)."""
     mean, std = self.encode(params, x, y)
     z = mean + std * jax.random.normal(key, mean.shape, mean.dtype)
-    log_px = self.likelihood.log_prob(x, self.decode(params, z, y), params.get('log_scale'))
+    log_px = self.likelihood.log_prob(x, self.decode(params, z, y),
+                                     params['decoder'].get('log_scale'))
     return (log_px - jnp.log(self.num_classes) + distributions.standard_normal_log_prob(z)
             - distributions.gaussian_log_prob(z, mean, std))
 
@@ -166,7 +168,7 @@ class M2:
     classes = jnp.arange(self.num_classes)
     log_weights = jax.vmap(jax.vmap(self.log_weight, in_axes=(None, None, None, 0)),
                            in_axes=(None, None, 0, None))  # [C, chunk]
-    log_p_xy = evaluate.logmeanexp_in_chunks(
+    log_p_xy = importance.logmeanexp_in_chunks(
         lambda keys: log_weights(params, x, classes, keys).T, key, num_samples, chunk_size)
     return jax.nn.logsumexp(log_p_xy)
 
@@ -183,3 +185,36 @@ def make_model(config: ml_collections.ConfigDict, num_inputs: int, num_classes: 
   likelihood = (likelihoods.Normal() if config.architecture == 'm1m2'
                 else likelihoods.make_likelihood(config.likelihood))
   return M2(num_classes, config.latent_dim, (config.hidden_units,), num_inputs, likelihood)
+
+
+def _is_params(tree: Any) -> bool:
+  """Whether tree is shaped as M2's parameters (or the optimizer's moments of them)."""
+  return isinstance(tree, dict) and 'classifier' in tree and 'decoder' in tree
+
+
+def in_old_layout(tree: Any) -> bool:
+  """Whether tree (a state, its params, or orbax's metadata of them) holds M2 parameters as
+  runs from before kept them: the decoder's log scale at params['log_scale']."""
+  return any(_is_params(t) and 'log_scale' in t
+             for t in jax.tree.leaves(tree, is_leaf=_is_params))
+
+
+def from_old_layout(tree: Any) -> Any:
+  """tree with every M2 params-shaped part (the parameters, the optimizer's moments of them)
+  moved from the old layout to params['decoder']['log_scale']; the rest as it is."""
+  def nest(t):
+    if not (_is_params(t) and 'log_scale' in t):
+      return t
+    rest = {k: v for k, v in t.items() if k != 'log_scale'}
+    return {**rest, 'decoder': {**t['decoder'], 'log_scale': t['log_scale']}}
+  return jax.tree.map(nest, tree, is_leaf=_is_params)
+
+
+def to_old_layout(tree: Any) -> Any:
+  """from_old_layout's inverse: the shape a checkpoint in the old layout is restored into."""
+  def unnest(t):
+    if not (_is_params(t) and 'log_scale' in t['decoder']):
+      return t
+    decoder = {k: v for k, v in t['decoder'].items() if k != 'log_scale'}
+    return {**t, 'decoder': decoder, 'log_scale': t['decoder']['log_scale']}
+  return jax.tree.map(unnest, tree, is_leaf=_is_params)

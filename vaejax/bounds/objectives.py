@@ -19,7 +19,7 @@ gradient estimator picks its weights:
            normalized weights squared (w~_k^2 instead of w~_k); for the ELBO it equals stl
 
 and the estimators that do without the reparameterization trick (score, nvil, vimco,
-rws_wake, rws_sleep, concrete, straight_through) are vaejax/estimators.py's.
+rws_wake, rws_sleep, concrete, straight_through) are vaejax/bounds/estimators.py's.
 """
 
 import dataclasses

@@ -28,10 +28,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from vaejax import latents
 from vaejax.errors import UserError
-from vaejax.likelihoods import Bernoulli
-from vaejax.models import VAE, Params
+from vaejax.models import latents
+from vaejax.models.likelihoods import Bernoulli
+from vaejax.models.vae import VAE, Params
 
 STARTS = ('prior', 'posterior')
 STEP_SIZE_UP, STEP_SIZE_DOWN = 1.02, 0.98
@@ -65,7 +65,7 @@ class Path(NamedTuple):
 
 
 class VAEPath(NamedTuple):
-  """(params, x) -> Path of a VAE over its flat latents (vaejax/latents.py)."""
+  """(params, x) -> Path of a VAE over its flat latents (vaejax/models/latents.py)."""
   model: VAE
   start: str = 'prior'
 

@@ -24,7 +24,7 @@ one forward pass and one backward pass with cotangents on (log p, log q):
 
 Baselines and running moments come from earlier steps (never from this step's draws), so
 score and nvil are unbiased for the objective's gradient (nvil up to its positive factor).
-The relaxed estimators need discrete latents (vaejax/discrete.py):
+The relaxed estimators need discrete latents (vaejax/models/discrete.py):
 
   concrete          the encoder ascends the bound of the Concrete-relaxed draws at the
                     current temperature (Maddison et al. 2017; Jang et al. 2017)
@@ -42,11 +42,11 @@ import math
 import jax
 import jax.numpy as jnp
 
-from vaejax import models
+from vaejax.bounds.objectives import REPARAMETERIZED, Objective
 from vaejax.errors import UserError
-from vaejax.objectives import REPARAMETERIZED, Objective
+from vaejax.models import networks
 
-Params = models.Params
+Params = networks.Params
 SCORE = ('score', 'nvil', 'vimco', 'rws_wake', 'rws_sleep')
 RELAXED = ('concrete', 'straight_through')
 NAMES = SCORE + RELAXED
@@ -79,8 +79,8 @@ def check(objective: Objective, model, architecture: str) -> None:
                     "out); at K = 1 use 'score' or 'nvil'")
 
 
-def _baseline_net() -> models.MLP:
-  return models.MLP((BASELINE_HIDDEN,), 1)
+def _baseline_net() -> networks.MLP:
+  return networks.MLP((BASELINE_HIDDEN,), 1)
 
 
 def init_state(objective: Objective, key: jax.Array, num_pixels: int) -> Params | None:

@@ -26,9 +26,9 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from vaejax import data
-from vaejax import distributions
+from vaejax.data import datasets
 from vaejax.errors import UserError
+from vaejax.models import distributions
 
 LEVELS = 256
 INIT_LOG_SCALE = math.log(0.1)  # The learned per-pixel log std (or log scale) starts here.
@@ -47,7 +47,7 @@ class Bernoulli:
 
   def prepare(self, key: jax.Array, images: jax.Array) -> jax.Array:
     """A fresh Bernoulli draw of every pixel: uint8 intensities -> float32 {0, 1}."""
-    return data.binarize(key, images)
+    return datasets.binarize(key, images)
 
   def log_prob(self, x: ArrayLike, logits: ArrayLike, log_scale: ArrayLike | None) -> jax.Array:
     """log p(x | z) of binary pixels x [D], summed over them."""

@@ -13,10 +13,10 @@ and CE = -log q(y | x), config.weighting chooses the loss:
             and 499 unlabelled images a step, so each labelled image's bound counts once an
             epoch and its CE w times)
 
-It trains on the one loop of every trainer (vaejax/loop.py): jitted, scanned over the epoch
-with the state donated, step s drawing from fold_in(train_key, s), the same runs.RunDir
-(config.json, metrics.jsonl, TensorBoard, checkpoints) and the same resume; at every
-evaluation the parameters of the least validation error so far are kept in BEST_FILE. Architecture 'm2'
+It trains on the one loop of every trainer (loop.py): jitted, scanned over the epoch with the
+state donated, step s drawing from fold_in(train_key, s), the same runs.RunDir (config.json,
+metrics.jsonl, TensorBoard, checkpoints) and the same resume; at every evaluation the
+parameters of the least validation error so far are kept in BEST_FILE. Architecture 'm2'
 models the images (the config's likelihood; q(y | x) sees the binarized images or their grey
 levels, config.classifier_input); 'm1m2' models the latents of a trained unsupervised run
 (config.m1_workdir) with a Normal likelihood: a fresh z1 ~ q(z1 | x) for every image at every
@@ -38,21 +38,21 @@ import ml_collections
 import numpy as np
 import optax
 
-from vaejax import classifiers
-from vaejax import data
-from vaejax import features
-from vaejax import loop
-from vaejax import m2
-from vaejax import objectives
 from vaejax import pictures
 from vaejax import runs
-from vaejax import sharding
-from vaejax import splits as splits_lib
-from vaejax import train
-from vaejax import trainstate
+from vaejax.bounds import objectives
+from vaejax.data import datasets
 from vaejax.errors import UserError
-from vaejax.m2 import M2
-from vaejax.models import Params
+from vaejax.models import m2
+from vaejax.models.m2 import M2
+from vaejax.models.vae import Params
+from vaejax.semisupervised import classifiers
+from vaejax.semisupervised import features
+from vaejax.semisupervised import splits as splits_lib
+from vaejax.training import loop
+from vaejax.training import sharding
+from vaejax.training import train
+from vaejax.training import trainstate
 
 OBJECTIVES = ('vae', 'iwae', 'miwae', 'ciwae')  # Those with one bound for both networks.
 WEIGHTINGS = ('parts', 'images')
@@ -137,7 +137,7 @@ def read_feature_map(workdir: str) -> tuple[features.FeatureMap, int]:
 
 
 def m1_feature_map(config: ml_collections.ConfigDict, workdir: str,
-                   dataset: data.Dataset, s: splits_lib.Splits) -> features.FeatureMap:
+                   dataset: datasets.Dataset, s: splits_lib.Splits) -> features.FeatureMap:
   """The feature map saved in workdir (M1_FILE), or the one of the M1 run config.m1_workdir
   at its newest checkpoint, saved there now."""
   if (pathlib.Path(workdir) / M1_FILE).exists():
@@ -179,7 +179,7 @@ def build(config: ml_collections.ConfigDict, workdir: str) -> Experiment:
   """Validates config, prepares workdir, loads the data, cuts its splits, builds the model."""
   validate_config(config)
   runs.prepare_workdir(workdir, config)
-  dataset = data.load(config.dataset, config.data_dir or None)
+  dataset = datasets.load(config.dataset, config.data_dir or None)
   s = splits_lib.make_splits(dataset.train_labels, config.num_labels, config.num_validation,
                              config.seed)
   image_shape = dataset.image_shape
@@ -280,7 +280,7 @@ def make_train_epoch(train_step: Callable, num_unlabelled: int, batch_size: int,
 
   train_epoch(state, (unlabelled, labelled, labels), data_key, train_key, epoch): the epoch is
   one pass over the unlabelled inputs in the order of (data_key, epoch) (over the labelled
-  ones when there are none); step s's labelled batch is data.cycling_batch(labelled_key, s).
+  ones when there are none); step s's labelled batch is datasets.cycling_batch(labelled_key, s).
   """
   labelled_batch_size = min(labelled_batch_size, num_labelled)
 
@@ -288,12 +288,12 @@ def make_train_epoch(train_step: Callable, num_unlabelled: int, batch_size: int,
     unlabelled, labelled, labels = inputs
     order_key, labelled_key = jax.random.split(data_key)
     if num_unlabelled:
-      batches = data.epoch_batches(order_key, epoch, num_unlabelled, batch_size)
+      batches = datasets.epoch_batches(order_key, epoch, num_unlabelled, batch_size)
     else:
       batches = jnp.zeros((num_labelled // labelled_batch_size, 0), jnp.int32)
 
     def batch(indices, step):
-      chosen = data.cycling_batch(labelled_key, step, num_labelled, labelled_batch_size)
+      chosen = datasets.cycling_batch(labelled_key, step, num_labelled, labelled_batch_size)
       return unlabelled[indices] if num_unlabelled else None, labelled[chosen], labels[chosen]
 
     return batches, batch
@@ -321,7 +321,7 @@ def class_probs(model: M2, params: Params, x: np.ndarray, key: jax.Array | None 
   of each image, image i's drawn from fold_in(key, i)."""
   if binarizations and x.dtype == np.uint8:
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(len(x)))
-    draw = jax.jit(jax.vmap(lambda k, image: data.binarizations(k, image / 255.0,
+    draw = jax.jit(jax.vmap(lambda k, image: datasets.binarizations(k, image / 255.0,
                                                                 binarizations)))
     return np.concatenate([np.asarray(jnp.mean(jax.vmap(
         lambda b: _class_probs(model, params, b), in_axes=1)(
@@ -389,12 +389,13 @@ def write_best_params(workdir: str, params: Params, step: int) -> None:
 
 
 def read_best_params(workdir: str) -> tuple[Params, int] | None:
-  """(parameters, step) of the least validation error, or None for runs without them."""
+  """(parameters, step) of the least validation error, or None for runs without them; a run's
+  from before params['decoder']['log_scale'] in today's layout (m2.from_old_layout)."""
   path = pathlib.Path(workdir) / BEST_FILE
   if not path.exists():
     return None
   record = flax.serialization.msgpack_restore(path.read_bytes())
-  return record['params'], int(record['step'])
+  return m2.from_old_layout(record['params']), int(record['step'])
 
 
 def _evaluate(exp: Experiment, config: ml_collections.ConfigDict, workdir: str,

@@ -6,10 +6,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vaejax import evaluate
-from vaejax import gradients
-from vaejax.models import Params
-from vaejax.objectives import Objective
+from vaejax.bounds import gradients
+from vaejax.bounds.objectives import Objective
+from vaejax.logpx import importance
+from vaejax.models.vae import Params
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 5))
@@ -52,6 +52,6 @@ def gradient_snr(model, objective: Objective, params: Params, x: jax.Array, key:
 def bound_vs_k(model, params: Params, x: jax.Array, key: jax.Array, ks=(1, 5, 50, 500, 5000),
                batch_size: int = 100, chunk_size: int = 100) -> dict[int, float]:
   """The mean IWAE_k bound on x [N, D] for each k: how the bound tightens with k."""
-  return {k: float(np.mean(evaluate.importance_sample(
+  return {k: float(np.mean(importance.importance_sample(
       model, params, x, jax.random.fold_in(key, k), k, batch_size, chunk_size)['log_px']))
           for k in ks}

@@ -18,9 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from vaejax import latents
 from vaejax.errors import UserError
-from vaejax.models import VAE, Params
+from vaejax.models import latents
+from vaejax.models.vae import VAE, Params
 
 
 def grid(half_width: float, num_points: int) -> tuple[jax.Array, float]:

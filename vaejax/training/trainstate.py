@@ -1,6 +1,6 @@
 """What every trainer builds the same way: the train state, a run's keys, its optimizer.
 
-The VAE trainer (train.py), M2 (semisupervised.py), the sweep (sweep.py) and loading a run
+The VAE trainer (train.py), M2's (train_m2.py), the sweep (sweep.py) and loading a run
 (runs.restore) all take these from here, so a checkpoint of any of them is a TrainState.
 """
 
@@ -11,10 +11,10 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from vaejax import estimators
-from vaejax import optimizers
-from vaejax.models import MNIST_SHAPE, VAE, make_model
-from vaejax.objectives import Objective, make_objective
+from vaejax.bounds import estimators
+from vaejax.bounds.objectives import Objective, make_objective
+from vaejax.models.vae import MNIST_SHAPE, VAE, make_model
+from vaejax.training import optimizers
 
 Params = Any
 
@@ -92,7 +92,7 @@ def init_state(model: Any, optimizer: optax.GradientTransformation, key: jax.Arr
                *init_args: Any, objective: Objective | None = None) -> TrainState:
   """A fresh state: model.init(key, *init_args) (a VAE or M2; e.g. the pixel mean) and the
   optimizer's, with the objective's estimator's parameters, if it has any
-  (vaejax/estimators.py)."""
+  (vaejax/bounds/estimators.py)."""
   params = model.init(key, *init_args)
   estimator_state = (None if objective is None
                      else estimators.init_state(objective, key, model.num_inputs))

@@ -9,7 +9,7 @@ Each conditional is a product of Bernoulli units (num_categories 2: a sigmoid be
 of one-hot categoricals over C categories (num_categories C > 2; z_l is stored flattened as
 [d_l * C]), its logits an MLP of the layer below (or above): with no hidden layers the linear
 SBN, with tanh hidden layers the nonlinear one. p(z_L) has learned logits (zero at init:
-uniform) and p(x | z_1) is Bernoulli. As vaejax.models.VAE, the class holds the architecture
+uniform) and p(x | z_1) is Bernoulli. As vaejax.models.vae.VAE, the class holds the architecture
 only; every method is a pure function of `params` with explicit keys.
 
 A draw uses logistic (Bernoulli) or Gumbel (categorical) noise n on the logits l: the discrete
@@ -30,10 +30,10 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from vaejax import distributions
-from vaejax import likelihoods
-from vaejax import models
 from vaejax.errors import UserError
+from vaejax.models import distributions
+from vaejax.models import likelihoods
+from vaejax.models import networks
 
 Params = Any
 RELAXATIONS = (None, 'concrete', 'straight_through')
@@ -53,7 +53,7 @@ class DiscreteVAE:
   latent_dims: tuple[int, ...]
   hidden: tuple[int, ...] = ()
   num_categories: int = 2
-  image_shape: tuple[int, int, int] = models.MNIST_SHAPE
+  image_shape: tuple[int, int, int] = networks.MNIST_SHAPE
   likelihood: Any = likelihoods.Bernoulli()
   reparameterizable = False  # Discrete draws: no pathwise gradient.
 
@@ -78,7 +78,7 @@ class DiscreteVAE:
     bias_init = nn.initializers.zeros
     if output_bias is not None:
       bias_init = lambda *_: jnp.asarray(output_bias, jnp.float32)
-    return models.MLP(hidden, features, bias_init)
+    return networks.MLP(hidden, features, bias_init)
 
   def init(self, key: jax.Array, pixel_mean: ArrayLike) -> Params:
     """Glorot-uniform weights, zero biases; p(x | z_1)'s bias is the logit of the clipped
@@ -236,7 +236,7 @@ CATEGORICAL_HIDDEN = (512, 256)  # Jang et al.'s encoder (decoder reversed)
 
 
 def make_model(architecture: str, latent_dim: int,
-               image_shape: tuple[int, int, int] = models.MNIST_SHAPE,
+               image_shape: tuple[int, int, int] = networks.MNIST_SHAPE,
                likelihood: str = 'bernoulli') -> DiscreteVAE:
   """sbn_linear: SBN_LAYERS Bernoulli layers of latent_dim units, linear nets;
   sbn_nonlinear: the same with NONLINEAR_HIDDEN tanh layers of latent_dim units in every

@@ -1,6 +1,6 @@
 """Classifiers on a few labelled inputs, chosen on a validation set, and their error metrics.
 
-`fit` trains multinomial logistic regression and MLPs (vaejax/models.py's MLP, softplus hidden
+`fit` trains multinomial logistic regression and MLPs (vaejax/models/vae.py's MLP, softplus hidden
 units) with optax Adam on the full labelled batch, for every L2 penalty of a small grid at
 once (a vmap over the penalties), keeps each one's parameters at its best validation error,
 and returns the best of them all. Used for M1 (a probe of a VAE's latent means), for the same
@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from vaejax.models import MLP, Params
+from vaejax.models.networks import MLP, Params
 
 L2_PENALTIES = (0.0, 1e-4, 1e-3, 1e-2)
 ECE_BINS = 15

@@ -2,15 +2,15 @@
 AIS and quadrature integrate: log p(z), log p(x | z), log q(z | x), and draws from p and q.
 
 Every function is for one image x [D] and one z [sum of latent_dims], built from the model's
-own layers (vaejax/models.py), so a two-layer model's prior is its p(z_1 | z_2) p(z_2).
+own layers (vaejax/models/vae.py), so a two-layer model's prior is its p(z_1 | z_2) p(z_2).
 """
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from vaejax import distributions
-from vaejax.models import VAE, Params
+from vaejax.models import distributions
+from vaejax.models.vae import VAE, Params
 
 
 def size(model: VAE) -> int:

@@ -1,0 +1,1 @@
+"""Bounds and their gradients: objectives of log weights, estimators, a batch's gradient."""

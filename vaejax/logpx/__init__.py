@@ -1,0 +1,1 @@
+"""Estimating log p(x): importance sampling, AIS and BDMC, quadrature, and a method of choice."""

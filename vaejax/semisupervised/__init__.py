@@ -1,0 +1,1 @@
+"""Semi-supervised pieces: the labelled splits, M1's features, classifiers on few labels."""
