@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on CPU, after creating .venv if absent: one pytest worker per core
-# (pytest-xdist, a test file per worker), sharing a compilation cache for the run (the tests
+# (pytest-xdist, work stealing), sharing a compilation cache for the run (the tests
 # compile many identical tiny programs; compiling is most of their time). The sharding tests
 # run in a second pytest process with 8 simulated CPU devices (splitting the CPU slows
 # everything else). Extra arguments go to both, e.g. scripts/test.sh -k sweep
@@ -11,7 +11,7 @@ trap 'rm -rf "$JAX_COMPILATION_CACHE_DIR"' EXIT
 export JAX_COMPILATION_CACHE_DIR JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 \
     JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=-1
 status=0
-.venv/bin/python -m pytest -q -n auto --dist loadfile -m "not multidevice" "$@" || status=$?
+.venv/bin/python -m pytest -q -n auto --dist worksteal -m "not multidevice" "$@" || status=$?
 JAX_NUM_CPU_DEVICES=8 .venv/bin/python -m pytest -q -m multidevice "$@" || status=$?
 # 5: no test selected (e.g. a -k that matches only one of the two sets).
 exit $(( status == 5 ? 0 : status ))
