@@ -129,6 +129,9 @@ def test_vmapped_sweep_writes_ordinary_runs_equal_to_runs_alone(small_mnist, tmp
 def test_sweep_members_must_share_all_but_seed_and_latent_size():
   with pytest.raises(UserError, match="not in \\['num_samples'\\]"):
     sweep.check_members([tiny_config(), tiny_config(num_samples=3, seed=4)])
+  with pytest.raises(UserError, match="'sbn_linear' takes one latent size \\(got \\[5, 10\\]\\)"):
+    sweep.check_members([tiny_config(architecture='sbn_linear', latent_dim=d) for d in (5, 10)])
+  sweep.check_members([tiny_config(architecture='sbn_linear', seed=s) for s in (0, 1)])
   with pytest.raises(UserError, match='unknown sweep strategy'):
     sweep.choose_strategy('parallel')
   assert sweep.choose_strategy('auto') == 'sequential'  # On CPU: measured faster.

@@ -316,6 +316,7 @@ def decode_batch(model: VAE, params: Params, z: ArrayLike) -> jax.Array:
 
 
 ARCHITECTURES = ('one_layer', 'two_layer', 'conv', 'sbn_linear', 'sbn_nonlinear', 'categorical')
+DISCRETE_ARCHITECTURES = ARCHITECTURES[3:]  # discrete.py's models
 CONV_CHANNELS = (32, 64)
 
 
@@ -340,7 +341,7 @@ def make_model(architecture: str, latent_dim: int,
   'sbn_linear', 'sbn_nonlinear' and 'categorical' are vaejax/models/discrete.py's discrete-latent
   models (a DiscreteVAE), with their own widths and tanh units.
   """
-  if architecture in ARCHITECTURES[3:]:
+  if architecture in DISCRETE_ARCHITECTURES:
     if hidden or activation != 'tanh':
       raise UserError(f'architecture {architecture!r} sets its own tanh layers: leave '
                       'mlp_hidden empty and activation tanh')

@@ -22,7 +22,7 @@ import numpy as np
 from vaejax import runs
 from vaejax.data import datasets
 from vaejax.errors import UserError
-from vaejax.models.vae import VAE
+from vaejax.models.vae import DISCRETE_ARCHITECTURES, VAE
 from vaejax.training import loop
 from vaejax.training import sharding
 from vaejax.training import train
@@ -117,6 +117,7 @@ def make_sweep_train_epoch(train_step: Callable, num_examples: int, batch_size: 
       jax.vmap(jax.random.fold_in))
 
 
+
 def check_members(configs: Sequence[ml_collections.ConfigDict]) -> None:
   """UserError unless the configs differ only in MEMBER_FIELDS (one program can train them)."""
   first = configs[0].to_dict()
@@ -129,6 +130,11 @@ def check_members(configs: Sequence[ml_collections.ConfigDict]) -> None:
   if first['num_devices'] != 1:
     raise UserError('a vmapped sweep spreads its models over the devices itself; '
                     'leave num_devices at 1')
+  sizes = sorted({c.latent_dim for c in configs})
+  if first['architecture'] in DISCRETE_ARCHITECTURES and len(sizes) > 1:
+    raise UserError(f"a vmapped sweep pads latent sizes for the Gaussian VAEs only; "
+                    f"architecture {first['architecture']!r} takes one latent size (got "
+                    f"{sizes}) or strategy 'sequential'")
 
 
 def choose_strategy(strategy: str) -> str:
