@@ -315,8 +315,7 @@ def decode_batch(model: VAE, params: Params, z: ArrayLike) -> jax.Array:
   return jax.vmap(model.decode, in_axes=(None, 0))(params, z)
 
 
-ARCHITECTURES = ('one_layer', 'two_layer', 'conv', 'sbn_linear', 'sbn_nonlinear', 'categorical')
-DISCRETE_ARCHITECTURES = ARCHITECTURES[3:]  # discrete.py's models
+ARCHITECTURES = ('one_layer', 'two_layer', 'conv') + discrete.ARCHITECTURES
 CONV_CHANNELS = (32, 64)
 
 
@@ -341,7 +340,7 @@ def make_model(architecture: str, latent_dim: int,
   'sbn_linear', 'sbn_nonlinear' and 'categorical' are vaejax/models/discrete.py's discrete-latent
   models (a DiscreteVAE), with their own widths and tanh units.
   """
-  if architecture in DISCRETE_ARCHITECTURES:
+  if architecture in discrete.ARCHITECTURES:
     if hidden or activation != 'tanh':
       raise UserError(f'architecture {architecture!r} sets its own tanh layers: leave '
                       'mlp_hidden empty and activation tanh')

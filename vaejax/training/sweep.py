@@ -22,7 +22,8 @@ import numpy as np
 from vaejax import runs
 from vaejax.data import datasets
 from vaejax.errors import UserError
-from vaejax.models.vae import DISCRETE_ARCHITECTURES, VAE
+from vaejax.models import discrete
+from vaejax.models.vae import VAE
 from vaejax.training import loop
 from vaejax.training import sharding
 from vaejax.training import train
@@ -131,7 +132,7 @@ def check_members(configs: Sequence[ml_collections.ConfigDict]) -> None:
     raise UserError('a vmapped sweep spreads its models over the devices itself; '
                     'leave num_devices at 1')
   sizes = sorted({c.latent_dim for c in configs})
-  if first['architecture'] in DISCRETE_ARCHITECTURES and len(sizes) > 1:
+  if first['architecture'] in discrete.ARCHITECTURES and len(sizes) > 1:
     raise UserError(f"a vmapped sweep pads latent sizes for the Gaussian VAEs only; "
                     f"architecture {first['architecture']!r} takes one latent size (got "
                     f"{sizes}) or strategy 'sequential'")
