@@ -141,6 +141,18 @@ def test_wake_update_is_the_self_normalized_estimate_of_grad_kl_posterior_q():
   assert np.max(_z_scores(draws, exact)) < 4.5
 
 
+def test_snr_of_a_gradient_constant_over_the_draws_is_zero_not_one_over_rounding():
+  """At K = 1 the wake update's weight is 1, so where a unit's draw never flips, a gradient
+  is the same in every draw. The std of such float32 copies is rounding (1.2e-10 for 20
+  copies of 0.000921, a value from the SBN run), which once gave ratios of 1e7 and an encoder
+  SNR of 1673 on the SBN; a gradient that does vary keeps |mean| / std."""
+  copies = jnp.tile(jnp.array([0.000921, 0.1, 0.7], jnp.float32), (20, 1))
+  assert float(jnp.std(copies[:, 0])) > 0  # what the old test (std > 0) saw
+  np.testing.assert_array_equal(diagnostics.snr(copies), 0.0)
+  varying = jnp.array([[1.0, -1.0], [3.0, -1.5]])
+  np.testing.assert_allclose(diagnostics.snr(varying), [2.0, 5.0], rtol=1e-6)
+
+
 def test_sleep_update_is_grad_log_q_at_the_models_own_draws():
   objective = objectives.make_objective('iwae', 3, estimator='rws_sleep')
   p, key = enumerable.params(MODEL), jax.random.key(10)

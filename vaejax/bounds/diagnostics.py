@@ -11,6 +11,8 @@ from vaejax.bounds.objectives import Objective
 from vaejax.logpx import importance
 from vaejax.models.vae import Params
 
+ROUNDING = 1e-5  # a std below this times |mean| is rounding, not variation
+
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 5))
 def gradient_draws(model, objective: Objective, params: Params, x: jax.Array, key: jax.Array,
@@ -21,9 +23,16 @@ def gradient_draws(model, objective: Objective, params: Params, x: jax.Array, ke
 
 
 def snr(draws: jax.Array) -> jax.Array:
-  """Per-parameter |E[g]| / std[g] over axis 0 (0 where the gradient never varies)."""
+  """Per-parameter |E[g]| / std[g] over axis 0, 0 where the draws do not vary.
+
+  Draws that agree to rounding count as not varying: the std of identical float32 values
+  is ~1e-7 |mean|, not 0, and would give ratios of 1e7. A score-function gradient is
+  constant over the draws where its latent never flipped in them (the wake update at small
+  K: its weights sum to 1).
+  """
   mean, std = jnp.mean(draws, axis=0), jnp.std(draws, axis=0)
-  return jnp.where(std > 0, jnp.abs(mean) / jnp.where(std > 0, std, 1.0), 0.0)
+  varies = std > ROUNDING * jnp.abs(mean)
+  return jnp.where(varies, jnp.abs(mean) / jnp.where(varies, std, 1.0), 0.0)
 
 
 def gradient_snr(model, objective: Objective, params: Params, x: jax.Array, key: jax.Array,
