@@ -94,7 +94,7 @@ def test_visualize_adds_interpolations(trained_run, tmp_path):
 def test_sweep_latent_writes_runs_table_and_plot(small_mnist, tmp_path):
   args = [f'--workdir={tmp_path}', f'--config={ROOT}/vaejax/configs/tiny.py',
           *[f'--config.{k}={v}' for k, v in small_mnist.items()],
-          '--latent_dims=2,3', '--seeds=0,1', '--strategy=vmap']
+          '--latent_dims=2,3', '--seeds=0,1', '--strategy=vmap', '--config.snr_num_draws=0']
   stdout = _run('sweep_latent.py', *args)
   assert '| latent units | seeds |' in stdout
   summary = json.loads((tmp_path / 'results.json').read_text())['summary']

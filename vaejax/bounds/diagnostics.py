@@ -22,6 +22,7 @@ def gradient_draws(model, objective: Objective, params: Params, x: jax.Array, ke
   return jax.lax.map(grad, jax.random.split(key, num_draws), batch_size=min(num_draws, 10))
 
 
+@jax.jit
 def snr(draws: jax.Array) -> jax.Array:
   """Per-parameter |E[g]| / std[g] over axis 0, 0 where the draws do not vary.
 
@@ -51,11 +52,12 @@ def gradient_snr(model, objective: Objective, params: Params, x: jax.Array, key:
     {'encoder_snr', 'decoder_snr'}: the SNR averaged over each network's parameters.
   """
   draws = gradient_draws(model, objective, params, x, key, num_draws)
-  out = {}
-  for part in ('encoder', 'decoder'):
-    ratios = [snr(leaf).ravel() for leaf in jax.tree.leaves(draws[part])]
-    out[f'{part}_snr'] = float(jnp.mean(jnp.concatenate(ratios)))
-  return out
+  return {f'{part}_snr': float(_mean_snr(draws[part])) for part in ('encoder', 'decoder')}
+
+
+@jax.jit
+def _mean_snr(draws: Params) -> jax.Array:
+  return jnp.mean(jnp.concatenate([snr(leaf).ravel() for leaf in jax.tree.leaves(draws)]))
 
 
 def bound_vs_k(model, params: Params, x: jax.Array, key: jax.Array, ks=(1, 5, 50, 500, 5000),
