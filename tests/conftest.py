@@ -1,6 +1,6 @@
 """Strict numerics for every test: no implicit rank promotion, shared tiny configs.
 
-Tests marked multidevice need 8 devices: scripts/test.sh runs them in a process of their own
+Tests marked heavy run first. Tests marked multidevice need 8 devices: scripts/test.sh runs them in a process of their own
 with JAX_NUM_CPU_DEVICES=8 (8 simulated CPU devices), where they fail if fewer appear;
 elsewhere they are skipped.
 """
@@ -27,6 +27,12 @@ def pytest_runtest_setup(item):
                   f'devices appear ({jax.devices()})')
     pytest.skip(f'needs {MULTIDEVICE_COUNT} devices: run with '
                 f'JAX_NUM_CPU_DEVICES={MULTIDEVICE_COUNT} (scripts/test.sh does)')
+
+
+def pytest_collection_modifyitems(items):
+  """The heavy tests first, so that the workers start them early and no worker ends the suite
+  alone on one of them (the order is otherwise the files')."""
+  items.sort(key=lambda item: item.get_closest_marker('heavy') is None)
 
 
 def tiny_config(**overrides):

@@ -68,6 +68,7 @@ def test_ais_and_importance_sampling_match_quadrature_on_a_2d_vae():
   assert np.median(np.abs(ais_ - exact)) < 0.15
 
 
+@pytest.mark.heavy
 def test_two_layer_ais_from_prior_and_from_posterior_agree():
   model, params = _vae((4, 2), (16, 8))
   x = _test_images(8)

@@ -5,10 +5,13 @@ import os
 import pathlib
 import subprocess
 
+import pytest
+
 ROOT = pathlib.Path(__file__).parent.parent
 CELLS = ('vae_k1', 'vae_k5', 'vae_k50', 'iwae_k5', 'iwae_k50')
 
 
+@pytest.mark.heavy
 def test_cpu_mode_writes_every_field_positive(tmp_path):
   out = tmp_path / 'device_check.json'
   subprocess.run(['bash', str(ROOT / 'scripts' / 'device_check.sh'), '--cpu', f'--out={out}'],

@@ -6,6 +6,7 @@ import shutil
 
 import jax
 import numpy as np
+import pytest
 
 import vaejax
 from vaejax import runs
@@ -18,6 +19,7 @@ def _config(small_mnist, **overrides):
                                        'num_samples': 3, 'eval_num_samples': 8, **overrides})
 
 
+@pytest.mark.heavy
 def test_nvil_run_resumes_with_its_baseline_along_the_same_path(small_mnist, tmp_path):
   config = _config(small_mnist, gradient_estimator='nvil', num_epochs=2)  # 10 steps an epoch.
   a, b = tmp_path / 'a', tmp_path / 'b'

@@ -45,6 +45,7 @@ def test_benchmark_bad_flag_is_one_line_error():
   assert err.strip() == 'error: num_samples (K) must be at least 1, got 0'
 
 
+@pytest.mark.heavy
 def test_compare_samples_writes_table_and_plots_and_skips_finished_cells(small_mnist, tmp_path):
   args = [f'--workdir={tmp_path}', f'--config={ROOT}/vaejax/configs/compare_quick.py', *TINY,
           *[f'--config.{k}={v}' for k, v in small_mnist.items()],
@@ -91,6 +92,7 @@ def test_visualize_adds_interpolations(trained_run, tmp_path):
       b'\x89PNG')
 
 
+@pytest.mark.heavy
 def test_sweep_latent_writes_runs_table_and_plot(small_mnist, tmp_path):
   args = [f'--workdir={tmp_path}', f'--config={ROOT}/vaejax/configs/tiny.py',
           *[f'--config.{k}={v}' for k, v in small_mnist.items()],

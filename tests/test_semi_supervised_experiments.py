@@ -17,6 +17,7 @@ def _data(small_mnist):
   return [f'--config.{k}={v}' for k, v in small_mnist.items()]
 
 
+@pytest.mark.heavy
 def test_m1_over_two_label_draws_writes_results(trained_run, small_mnist, tmp_path):
   m1, _ = trained_run
   stdout = _run('semi_supervised.py', f'--workdir={tmp_path}', '--model=m1', '--seeds=0,1',
@@ -29,6 +30,7 @@ def test_m1_over_two_label_draws_writes_results(trained_run, small_mnist, tmp_pa
   assert (tmp_path / 'm1_n100_seed1' / 'probe.json').exists()
 
 
+@pytest.mark.heavy
 def test_m2_and_m1m2_single_runs(trained_run, small_mnist, tmp_path):
   """Each row shows its run's test error at the best validation error; the M1 + M2 run
   loads and classifies the test images with the error it recorded."""

@@ -149,6 +149,7 @@ def test_m2_records_its_run(m2_run):
       'analogies', 'class']
 
 
+@pytest.mark.heavy
 def test_m2_beats_its_classifier_trained_on_the_labels_alone(tmp_path):
   """One epoch over MNIST's 49,900 unlabelled images and 100 labelled ones (seed 0): below
   the same classifier network fitted to the 100 labelled images (24-25% test error)."""
@@ -211,6 +212,7 @@ def _old_layout(params):
   return {**params, 'decoder': decoder, 'log_scale': params['decoder']['log_scale']}
 
 
+@pytest.mark.heavy
 def test_m2_run_from_before_the_decoders_log_scale_moved_resumes_and_loads(small_mnist,
                                                                            tmp_path):
   """A run whose checkpoint and best parameters keep params['log_scale'] (as the M2 runs

@@ -72,6 +72,7 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
+@pytest.mark.heavy
 def test_two_processes_train_one_run_and_only_process_zero_writes(small_mnist, tmp_path):
   overrides = dict(small_mnist, num_epochs=2, num_devices=0, eval_num_samples=4,
                    eval_chunk_size=4, snr_num_draws=0)
