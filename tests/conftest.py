@@ -1,8 +1,8 @@
 """Strict numerics for every test: no implicit rank promotion, shared tiny configs.
 
-Tests marked heavy run first. Tests marked multidevice need 8 devices: scripts/test.sh runs them in a process of their own
-with JAX_NUM_CPU_DEVICES=8 (8 simulated CPU devices), where they fail if fewer appear;
-elsewhere they are skipped.
+Tests marked heavy are collected first. Tests marked multidevice need 8 devices:
+scripts/test.sh runs them in a process of their own with JAX_NUM_CPU_DEVICES=8 (8 simulated
+CPU devices), where they fail if fewer appear; elsewhere they are skipped.
 """
 
 import gzip

@@ -147,7 +147,7 @@ def test_snr_of_a_gradient_constant_over_the_draws_is_zero_not_one_over_rounding
   copies of 0.000921, a value from the SBN run), which once gave ratios of 1e7 and an encoder
   SNR of 1673 on the SBN; a gradient that does vary keeps |mean| / std."""
   copies = jnp.tile(jnp.array([0.000921, 0.1, 0.7], jnp.float32), (20, 1))
-  assert float(jnp.std(copies[:, 0])) > 0  # what the old test (std > 0) saw
+  assert float(jnp.std(copies[:, 0])) > 0  # what the old check (std > 0) saw
   np.testing.assert_array_equal(diagnostics.snr(copies), 0.0)
   varying = jnp.array([[1.0, -1.0], [3.0, -1.5]])
   np.testing.assert_allclose(diagnostics.snr(varying), [2.0, 5.0], rtol=1e-6)

@@ -118,7 +118,6 @@ def make_sweep_train_epoch(train_step: Callable, num_examples: int, batch_size: 
       jax.vmap(jax.random.fold_in))
 
 
-
 def check_members(configs: Sequence[ml_collections.ConfigDict]) -> None:
   """UserError unless the configs differ only in MEMBER_FIELDS (one program can train them)."""
   first = configs[0].to_dict()
@@ -133,7 +132,7 @@ def check_members(configs: Sequence[ml_collections.ConfigDict]) -> None:
                     'leave num_devices at 1')
   sizes = sorted({c.latent_dim for c in configs})
   if first['architecture'] in discrete.ARCHITECTURES and len(sizes) > 1:
-    raise UserError(f"a vmapped sweep pads latent sizes for the Gaussian VAEs only; "
+    raise UserError("a vmapped sweep pads latent sizes for the Gaussian VAEs only; "
                     f"architecture {first['architecture']!r} takes one latent size (got "
                     f"{sizes}) or strategy 'sequential'")
 
