@@ -57,12 +57,22 @@ def test_load_needs_no_dataset_and_warns_about_other_versions(trained_run, tmp_p
   info = json.loads((workdir / runs.RUN_INFO_FILE).read_text())
   assert info['image_shape'] == [28, 28, 1]
   info['environment']['versions']['jax'] = '0.4.0'
+  info['environment']['cpu_cores'] = 64  # On CPU the core count changes the numbers too.
   (workdir / runs.RUN_INFO_FILE).write_text(json.dumps(info))
   with caplog.at_level(logging.WARNING):
     run = vaejax.load(workdir)
   assert run.model.image_shape == (28, 28, 1)
   warnings = [r.getMessage() for r in caplog.records if 'other versions' in r.getMessage()]
+  cores = len(os.sched_getaffinity(0))
   assert len(warnings) == 1 and f'jax 0.4.0 -> {jax.__version__}' in warnings[0]
+  assert f'cpu_cores 64 -> {cores}' in warnings[0]
+  del info['environment']['cpu_cores']  # A run from before the core count was recorded.
+  (workdir / runs.RUN_INFO_FILE).write_text(json.dumps(info))
+  caplog.clear()
+  with caplog.at_level(logging.WARNING):
+    vaejax.load(workdir)
+  warnings = [r.getMessage() for r in caplog.records if 'other versions' in r.getMessage()]
+  assert len(warnings) == 1 and 'cpu_cores' not in warnings[0]
 
 
 def test_a_run_without_run_json_reads_its_shape_from_its_data(trained_run, tmp_path):

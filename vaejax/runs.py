@@ -137,15 +137,20 @@ def prepare_workdir(workdir: str | os.PathLike, config: ml_collections.ConfigDic
 
 
 def environment() -> dict:
-  """The versions of Python and of the packages that decide a run's numbers, and the devices."""
+  """The versions of Python and of the packages that decide a run's numbers, and the devices.
+  On CPU the number of cores the process may use decides them too (XLA splits work by it)."""
   versions = {name: importlib.metadata.version(name) for name in PACKAGES}
   return {'versions': {'python': platform.python_version(), **versions},
-          'backend': jax.default_backend(), 'device_kind': jax.devices()[0].device_kind}
+          'backend': jax.default_backend(), 'device_kind': jax.devices()[0].device_kind,
+          'cpu_cores': len(os.sched_getaffinity(0))}
 
 
 def _differences(old: dict, new: dict) -> list[str]:
-  flat = lambda d: {**d['versions'], 'backend': d['backend'], 'device_kind': d['device_kind']}
+  flat = lambda d: {**d['versions'], 'backend': d['backend'], 'device_kind': d['device_kind'],
+                    'cpu_cores': d.get('cpu_cores')}
   old, new = flat(old), flat(new)
+  if old['cpu_cores'] is None or new['backend'] != 'cpu':  # Runs from before it was recorded.
+    del old['cpu_cores'], new['cpu_cores']
   return [f'{k} {old.get(k)} -> {new.get(k)}' for k in sorted(old.keys() | new.keys())
           if old.get(k) != new.get(k)]
 
