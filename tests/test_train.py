@@ -90,7 +90,9 @@ def test_unshuffled_epochs_take_the_first_images_in_order():
 
 
 def test_epoch_compiles_once():
-  exp = train.build(tiny_config())
+  """Also with a learned scale (a parameter built by jnp.full would be weakly typed and come
+  back from the first epoch strongly typed: a second compilation)."""
+  exp = train.build(tiny_config(likelihood='gaussian'))
   state = trainstate.init_state(exp.model, exp.optimizer, exp.keys.init, jnp.full(784, 0.13))
   epoch = train.make_train_epoch(train.make_train_step(exp.model, exp.objective, exp.optimizer),
                                  6000, 200)

@@ -93,7 +93,9 @@ def init_state(model: Any, optimizer: optax.GradientTransformation, key: jax.Arr
   """A fresh state: model.init(key, *init_args) (a VAE or M2; e.g. the pixel mean) and the
   optimizer's, with the objective's estimator's parameters, if it has any
   (vaejax/bounds/estimators.py)."""
-  params = model.init(key, *init_args)
+  # Strongly typed leaves: a weakly typed one (jnp.full(n, 0.5)) comes back from the first
+  # epoch strongly typed, and the epoch would compile again for it.
+  params = jax.tree.map(lambda x: jnp.asarray(x, x.dtype), model.init(key, *init_args))
   estimator_state = (None if objective is None
                      else estimators.init_state(objective, key, model.num_inputs))
   if estimator_state is not None:
