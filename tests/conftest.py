@@ -5,6 +5,7 @@ scripts/test.sh runs them in a process of their own with JAX_NUM_CPU_DEVICES=8 (
 CPU devices), where they fail if fewer appear; elsewhere they are skipped.
 """
 
+import fcntl
 import gzip
 import os
 
@@ -44,11 +45,18 @@ def tiny_config(**overrides):
 
 @pytest.fixture(scope='session')
 def trained_run(tmp_path_factory):
-  """A one-epoch run shared by the tests that only read a finished run."""
+  """A one-epoch run shared by the tests that only read a finished run. Trained once for all
+  the pytest-xdist workers, in their common temporary folder: the first to get there trains
+  it, the others find it finished and read its results."""
   from vaejax.training import train
-  workdir = tmp_path_factory.mktemp('trained')
-  results = train.train_and_evaluate(tiny_config(), str(workdir))
-  return workdir, results
+  if os.environ.get('PYTEST_XDIST_WORKER'):
+    root = tmp_path_factory.getbasetemp().parent  # pytest-N/, the workers' popen-gwI/ above.
+  else:
+    root = tmp_path_factory.mktemp('shared')
+  with (root / 'trained.lock').open('w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    results = train.train_and_evaluate(tiny_config(), str(root / 'trained'))
+  return root / 'trained', results
 
 
 def write_idx(path, array):
