@@ -3,11 +3,11 @@
 # (pytest-xdist, work stealing), sharing a compilation cache for the run (the tests
 # compile many identical tiny programs; compiling is most of their time). The sharding tests
 # run in a second pytest process with 8 simulated CPU devices (splitting the CPU slows
-# everything else), beside it. Extra arguments go to both, e.g. scripts/test.sh -k sweep
+# everything else), after it. Extra arguments go to both, e.g. scripts/test.sh -k sweep
 source "$(dirname "$0")/setup_venv.sh"
 export JAX_PLATFORMS=cpu
-JAX_COMPILATION_CACHE_DIR="$(mktemp -d)" multidevice_log="$(mktemp)"
-trap 'rm -rf "$JAX_COMPILATION_CACHE_DIR" "$multidevice_log"' EXIT
+JAX_COMPILATION_CACHE_DIR="$(mktemp -d)"
+trap 'rm -rf "$JAX_COMPILATION_CACHE_DIR"' EXIT
 export JAX_COMPILATION_CACHE_DIR JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 \
     JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=-1
 # LLVM's optimization level 1, for the tests only: their programs are tiny and compiling them
@@ -16,17 +16,10 @@ export JAX_COMPILATION_CACHE_DIR JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 \
 # float rounding, not bit for bit (the golden losses move by ~1e-7 relative; their tests
 # allow 1e-5); the bit-for-bit tests compare runs made at one level.
 export XLA_FLAGS="--xla_backend_optimization_level=1 ${XLA_FLAGS:-}"
-# The sharding tests run beside the others, their output printed at the end: they fill the
-# cores while the workers finish their last tests. 5 (no test selected, e.g. a -k that
-# matches only one of the two sets) counts as a pass.
-JAX_NUM_CPU_DEVICES=8 .venv/bin/python -m pytest -q -m multidevice "$@" >"$multidevice_log" 2>&1 &
-multidevice=$!
-trap 'kill "$multidevice" 2>/dev/null; rm -rf "$JAX_COMPILATION_CACHE_DIR" "$multidevice_log"' EXIT
 main=0 sharded=0
 .venv/bin/python -m pytest -q -n auto --dist worksteal -m "not multidevice" "$@" || main=$?
-wait "$multidevice" || sharded=$?
-echo "== the sharding tests (8 simulated CPU devices):"
-cat "$multidevice_log"
+JAX_NUM_CPU_DEVICES=8 .venv/bin/python -m pytest -q -m multidevice "$@" || sharded=$?
+# 5: no test selected (e.g. a -k that matches only one of the two sets) counts as a pass.
 for status in "$main" "$sharded"; do
   if (( status != 0 && status != 5 )); then exit "$status"; fi
 done
