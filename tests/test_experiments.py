@@ -83,6 +83,19 @@ def test_diagnose_prints_snr_and_bounds(trained_run):
   assert len(bounds) == 2 and bounds[1] > bounds[0]
 
 
+def test_learning_curves_tabulate_and_plot_runs_beside_references(trained_run, tmp_path):
+  workdir, results = trained_run
+  out = _run('learning_curves.py', f'--runs=a={workdir},b={workdir}', f'--out={tmp_path}',
+             '--reference=paper, K=5=93.6', folder='scripts')
+  assert out.splitlines()[0] == '| epoch | a test NLL | b test NLL |'
+  assert out.splitlines()[2] == f"| 1 | {results['nll']:.2f} | {results['nll']:.2f} |"
+  assert (tmp_path / 'learning_curves.md').read_text() == out
+  assert (tmp_path / 'learning_curves.png').read_bytes()[:4] == b'\x89PNG'
+  err = _run('learning_curves.py', '--runs=nolabel', f'--out={tmp_path}', folder='scripts',
+             returncode=1)
+  assert err.strip() == "error: --runs takes label=value, got 'nolabel'"
+
+
 def test_visualize_adds_interpolations(trained_run, tmp_path):
   workdir, results = trained_run
   copy = tmp_path / 'run'
