@@ -20,13 +20,15 @@ step experiments/compare_samples.py --workdir=runs/compare_sbn \
 step experiments/compare_samples.py --workdir=runs/compare_price \
     --config=vaejax/configs/compare_quick.py --methods=iwae,score,nvil,vimco \
     --num_samples=1,5,50 --seeds=0
-# The test NLL with 1000 samples takes ~15 minutes on one core (10,000 images), more than 20
-# epochs of training (~4 minutes): evaluated at epoch 20 when started with 20, then every 50.
+# The test NLL with 1000 samples takes ~15 minutes on one core (10,000 images), as long as
+# about 75 epochs of training: every 50 epochs (runs/sbn_*_k5 began at 20 and were evaluated
+# at epoch 20 too; eval_every_epochs may change on resume).
 long=(--config=vaejax/configs/sbn.py --config.num_epochs=200 --config.eval_every_epochs=50
       --config.eval_num_samples=1000)
 # Side by side, one core each: at batch 24 a second core does not speed one run (2 epochs:
-# 35 s on one core, 38 s on two), so two at once finish in half the time. On CPU the numbers depend on how many cores the
-# process may use (README, "Reproducibility"): resume each pinned as here.
+# 35 s on one core, 38 s on two), so two at once finish in half the time. On CPU the numbers
+# depend on how many cores the process may use (README, "Reproducibility"): resume each
+# pinned as here.
 echo "== $(date -u +%FT%TZ) runs/sbn_vimco_k5 and runs/sbn_rws_k5, side by side"
 taskset -c 0 "$py" experiments/train.py --workdir=runs/sbn_vimco_k5 "${long[@]}" &
 vimco=$!

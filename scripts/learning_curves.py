@@ -9,11 +9,14 @@ OUT/learning_curves.md (a row per evaluated epoch, a column per run) and
 OUT/learning_curves.png (the curves, each reference a dashed line).
 """
 
-import json
 import pathlib
 import sys
 
 from absl import flags
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent.parent / 'experiments'))
 import cli  # pylint: disable=g-import-not-at-top  (experiments/ is not installed)
@@ -35,10 +38,9 @@ def _pair(text: str, what: str) -> tuple[str, str]:
 
 def curve(workdir: pathlib.Path) -> dict[int, float]:
   """{epoch: test NLL} from a run's test and final evaluations."""
-  path = workdir / runs.METRICS_FILE
-  if not path.exists():
+  if not (workdir / runs.METRICS_FILE).exists():
     raise UserError(f'{workdir} has no {runs.METRICS_FILE}')
-  records = [json.loads(line) for line in path.read_text().splitlines() if line]
+  records = runs.MetricsLog(workdir).records()
   epoch_at = {r['step']: r['epoch'] for r in records if r['split'] == 'train'}
   return {epoch_at[r['step']]: r['nll'] for r in records
           if r['split'] in ('test', 'final') and 'nll' in r and r['step'] in epoch_at}
@@ -56,9 +58,6 @@ def table(curves: dict[str, dict[int, float]]) -> str:
 
 def plot(curves: dict[str, dict[int, float]], references: dict[str, float],
          path: pathlib.Path) -> None:
-  import matplotlib
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
   fig, ax = plt.subplots(figsize=(6, 4))
   for label, c in curves.items():
     epochs = sorted(c)
@@ -88,9 +87,10 @@ def main(argv):
       raise UserError(f'--reference: {value!r} is not a number') from None
   out = pathlib.Path(_OUT.value)
   out.mkdir(parents=True, exist_ok=True)
-  (out / 'learning_curves.md').write_text(table(curves))
+  text = table(curves)
+  (out / 'learning_curves.md').write_text(text)
   plot(curves, references, out / 'learning_curves.png')
-  print(table(curves), end='')
+  print(text, end='')
 
 
 if __name__ == '__main__':

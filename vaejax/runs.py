@@ -149,7 +149,8 @@ def _differences(old: dict, new: dict) -> list[str]:
   flat = lambda d: {**d['versions'], 'backend': d['backend'], 'device_kind': d['device_kind'],
                     'cpu_cores': d.get('cpu_cores')}
   old, new = flat(old), flat(new)
-  if old['cpu_cores'] is None or new['backend'] != 'cpu':  # Runs from before it was recorded.
+  # Not compared for runs from before it was recorded, nor off CPU, where it decides nothing.
+  if old['cpu_cores'] is None or new['backend'] != 'cpu':
     del old['cpu_cores'], new['cpu_cores']
   return [f'{k} {old.get(k)} -> {new.get(k)}' for k in sorted(old.keys() | new.keys())
           if old.get(k) != new.get(k)]
