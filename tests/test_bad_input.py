@@ -27,7 +27,7 @@ ROOT = pathlib.Path(__file__).parent.parent
     ({'num_samples': 0}, 'num_samples (K) must be at least 1'),
     ({'latent_dim': 0}, 'latent_dim must be at least 1'),
     ({'batch_size': 60001}, 'batch_size 60001 is larger than the 60000 training examples'),
-    ({'schedule': 'cosine'}, "unknown schedule 'cosine'"),
+    ({'schedule': 'linear'}, "unknown schedule 'linear'"),
     ({'optimizer': 'sgd'}, "unknown optimizer 'sgd'"),
     ({'gradient_reduction': 'max'}, "unknown gradient_reduction 'max'"),
     ({'train_examples': -1}, 'train_examples must be 0 (all) or positive'),

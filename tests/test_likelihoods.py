@@ -29,6 +29,18 @@ def test_bernoulli_is_the_binarized_bernoulli_of_before():
                                 distributions.bernoulli_log_prob(x[0], logits))
 
 
+def test_grey_bernoulli_is_the_cross_entropy_of_the_grey_levels():
+  grey = likelihoods.make_likelihood('bernoulli_grey')
+  images = jnp.asarray(LEVELS, jnp.uint8)
+  x = grey.prepare(jax.random.key(0), images)
+  np.testing.assert_array_equal(x, grey.prepare(jax.random.key(1), images))  # No draw.
+  np.testing.assert_allclose(x, LEVELS / 255.0, rtol=1e-6)
+  logits = jnp.linspace(-6, 6, 256)
+  p = scipy.special.expit(np.asarray(logits, np.float64))
+  cross_entropy = -np.sum(LEVELS / 255.0 * np.log(p) + (1 - LEVELS / 255.0) * np.log1p(-p))
+  np.testing.assert_allclose(grey.log_prob(x, logits, None), -cross_entropy, rtol=1e-5)
+
+
 def test_gaussian_is_a_dequantized_density_minus_d_log_256():
   gaussian = likelihoods.make_likelihood('gaussian')
   images = jnp.asarray(LEVELS, jnp.uint8)

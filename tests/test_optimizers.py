@@ -1,10 +1,13 @@
-"""The released IWAE code's Adam against a NumPy transcription, and the stage rates."""
+"""The released IWAE code's Adam against a NumPy transcription, the stage rates, the cosine
+schedule."""
 
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from vaejax.configs import tiny
 from vaejax.training import optimizers
+from vaejax.training import trainstate
 
 
 def _theano_adam_numpy(params, grads, rates, b1=0.99, b2=0.999, eps=1e-4):
@@ -54,3 +57,20 @@ def test_staged_schedule_matches_the_paper_at_3280_epochs():
     if start > 0:
       np.testing.assert_allclose(schedule(start - 1), rates[i - 1], rtol=1e-6)
   np.testing.assert_allclose(schedule(3279), 1e-4, rtol=1e-6)
+
+
+def test_cosine_schedule_falls_from_the_learning_rate_to_zero_over_the_run():
+  """Adam's first update on a constant gradient is the learning rate itself: the schedule's
+  value at each step shows in the step's update, from 2e-3 at step 0 to 0 at the last."""
+  config = tiny.get_config()
+  config.update(schedule='cosine', learning_rate=2e-3, num_epochs=4, adam_eps=1e-12)
+  optimizer = trainstate.make_optimizer(config, steps_per_epoch=25)  # 100 steps.
+  params, grads = jnp.zeros(1), jnp.ones(1)
+  state, sizes = optimizer.init(params), []
+  for _ in range(101):
+    updates, state = optimizer.update(grads, state, params)
+    sizes.append(-float(updates[0]))
+  np.testing.assert_allclose(sizes[0], 2e-3, rtol=1e-5)
+  np.testing.assert_allclose(sizes[50], 1e-3, rtol=1e-4)  # Halfway: half the rate.
+  np.testing.assert_allclose(sizes[100], 0, atol=1e-12)
+  assert np.all(np.diff(sizes) <= 0)

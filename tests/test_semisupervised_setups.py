@@ -229,7 +229,7 @@ def test_m2_log_likelihood_matches_quadrature_over_classes():
     ({'labelled_batch_size': 150}, 'labelled_batch_size 150 is larger than the 100 labelled'),
     ({'shuffle': False}, 'does not use shuffle'),
     ({'train_examples': 1000}, 'does not use train_examples'),
-    ({'schedule': 'cosine'}, 'unknown schedule'),
+    ({'schedule': 'linear'}, 'unknown schedule'),
     ({'weighting': 'labels'}, 'unknown weighting'),
     ({'classifier_input': 'colour'}, 'unknown classifier_input'),
     ({'architecture': 'm1m2', 'm1_workdir': '/nonexistent/run'}, 'holds no run'),

@@ -42,7 +42,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.batch_size = 20
   config.num_epochs = 3280
   config.learning_rate = 1e-3
-  config.schedule = 'iwae'  # the paper's 8 stages; or 'iwae_released' (its code's), 'constant'
+  config.schedule = 'iwae'  # the paper's 8 stages; or 'iwae_released' (its code's), 'constant',
+  # 'cosine' (from learning_rate to 0 over the run)
   config.optimizer = 'adam'  # optax's; or 'released_adam' (the paper's code's)
   config.gradient_reduction = 'mean'  # gradient of the batch's mean bound; or 'sum'
   config.adam_b1 = 0.9

@@ -9,6 +9,9 @@ not depend on z (`log_prob`), and maps the decoder's output to a displayable mea
 
 - `bernoulli`: x are binarized pixels (a fresh Bernoulli draw each time, or fixed ones);
   log p(x | z) is the probability of the binary image.
+- `bernoulli_grey`: the Bernoulli cross-entropy of the grey levels x = k / 255 themselves
+  (Pyro's semi-supervised VAE and many others): a training loss, not the probability of any
+  image, so its "log-likelihoods" compare with no published number.
 - `gaussian`: x = (k + u) / 256 with u ~ U[0, 1) (uniform dequantization), x | z ~ N(mean,
   diag(std^2)). A density p on [0, 1]^D bounds the discrete image's probability, since
   P(k) = 256^-D E_u[p((k + u) / 256)] >= exp(E_u[log p((k + u) / 256)]) 256^-D (Jensen), so
@@ -53,6 +56,17 @@ class Bernoulli:
     """log p(x | z) of binary pixels x [D], summed over them."""
     del log_scale
     return distributions.bernoulli_log_prob(x, logits)
+
+
+@dataclasses.dataclass(frozen=True)
+class GreyBernoulli(Bernoulli):
+  """The Bernoulli cross-entropy of grey levels in [0, 1]: no binarization, no density."""
+  name: ClassVar[str] = 'bernoulli_grey'
+
+  def prepare(self, key: jax.Array, images: jax.Array) -> jax.Array:
+    """The grey levels k / 255, the same at every step."""
+    del key
+    return images.astype(jnp.float32) / (LEVELS - 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,11 +149,11 @@ class Normal:
     return distributions.gaussian_log_prob(x, logits, jnp.exp(log_scale))
 
 
-LIKELIHOODS = {cls.name: cls for cls in (Bernoulli, Gaussian, Logistic)}
+LIKELIHOODS = {cls.name: cls for cls in (Bernoulli, GreyBernoulli, Gaussian, Logistic)}
 
 
 def make_likelihood(name: str):
-  """The likelihood called name: 'bernoulli', 'gaussian' or 'logistic'."""
+  """The likelihood called name: 'bernoulli', 'bernoulli_grey', 'gaussian' or 'logistic'."""
   if name not in LIKELIHOODS:
     raise UserError(f'unknown likelihood {name!r}; choose one of {tuple(LIKELIHOODS)}')
   return LIKELIHOODS[name]()

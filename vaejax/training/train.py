@@ -21,7 +21,7 @@ from vaejax.training import loop
 from vaejax.training import sharding
 from vaejax.training import trainstate
 
-SCHEDULES = ('constant', 'iwae', 'iwae_released')
+SCHEDULES = ('constant', 'iwae', 'iwae_released', 'cosine')
 OPTIMIZERS = ('adam', 'released_adam')
 GRADIENT_REDUCTIONS = ('mean', 'sum')
 BINARIZATIONS = ('dynamic', 'fixed')

@@ -61,6 +61,8 @@ def make_optimizer(config: ml_collections.ConfigDict,
   elif config.schedule == 'iwae_released':
     lr = optimizers.staged_schedule(optimizers.released_stage_rates(config.learning_rate),
                                     total_steps)
+  elif config.schedule == 'cosine':
+    lr = optax.cosine_decay_schedule(config.learning_rate, total_steps)
   else:
     lr = config.learning_rate
   if config.optimizer == 'released_adam':
