@@ -153,6 +153,20 @@ def test_snr_of_a_gradient_constant_over_the_draws_is_zero_not_one_over_rounding
   np.testing.assert_allclose(diagnostics.snr(varying), [2.0, 5.0], rtol=1e-6)
 
 
+def test_norm_snr_is_the_noisy_parameters_ratio_whatever_one_nearly_constant_one_says():
+  """Draws g = mu + sigma * eps over 100 parameters (mu 0.5, sigma 2): ||mu|| / (sigma
+  sqrt(100)) = 0.25 within the 2% a sample of 4000 draws allows. One parameter that barely
+  varies (std 1e-4 of its mean: not rounding) lifts the per-parameter mean above 50, as the
+  RWS runs' wake updates do, and moves the norm ratio by about 1% only."""
+  eps = jax.random.normal(jax.random.key(0), (4000, 100))
+  draws = jnp.full((4000, 100), 0.5) + 2 * eps
+  np.testing.assert_allclose(diagnostics.norm_snr(draws), 0.25, rtol=0.02)
+  draws = draws.at[:, 0].set(1.0 + 1e-4 * eps[:, 0])
+  assert float(jnp.mean(diagnostics.snr(draws))) > 50
+  np.testing.assert_allclose(diagnostics.norm_snr(draws), 0.25, rtol=0.03)
+  np.testing.assert_array_equal(diagnostics.norm_snr(jnp.ones((5, 3))), 0.0)
+
+
 def test_sleep_update_is_grad_log_q_at_the_models_own_draws():
   objective = objectives.make_objective('iwae', 3, estimator='rws_sleep')
   p, key = enumerable.params(MODEL), jax.random.key(10)
