@@ -151,18 +151,19 @@ def test_m2_records_its_run(m2_run):
 
 @pytest.mark.heavy
 def test_m2_beats_its_classifier_trained_on_the_labels_alone(tmp_path):
-  """One epoch over MNIST's 49,900 unlabelled images and 100 labelled ones (seed 0): below
-  the same classifier network fitted to the 100 labelled images (25.05% test error after the
-  500 steps here, 25.14% after the probe's 2000, which take four times as long)."""
+  """One epoch over MNIST's 49,900 unlabelled images and 100 labelled ones (seed 0), 100
+  hidden units: 22.92% test error, below the same classifier network fitted to the 100
+  labelled images (24.41% after the 500 steps here). At 300 units: 22.82 against 25.05, a
+  quarter slower."""
   config = semi_supervised.get_config()
-  config.update(hidden_units=300, num_epochs=1, learning_rate=1e-3, eval_num_samples=1,
+  config.update(hidden_units=100, num_epochs=1, learning_rate=1e-3, eval_num_samples=1,
                 eval_every_epochs=0)
   results = train_m2.train_and_evaluate(config, str(tmp_path))
   dataset = datasets.load('mnist')
   s = splits.make_splits(dataset.train_labels, 100, 10000, 0)
   x, y = dataset.train_images / 255.0, dataset.train_labels
   baseline = classifiers.fit(x[s.labelled], y[s.labelled], x[s.validation], y[s.validation],
-                             jax.random.key(0), hiddens=((300,),), steps=500)
+                             jax.random.key(0), hiddens=((100,),), steps=500)
   baseline_error = classifiers.error_rate(baseline.logits(dataset.test_images / 255.0),
                                           dataset.test_labels)
   assert results['test_error'] < baseline_error - 0.01
