@@ -21,7 +21,8 @@ def get_config() -> ml_collections.ConfigDict:
   # Model.
   config.architecture = 'one_layer'  # or 'two_layer', 'conv' (any H x W x C images);
   # discrete latents: 'sbn_linear', 'sbn_nonlinear' (3 layers of latent_dim), 'categorical'
-  config.likelihood = 'bernoulli'  # or 'gaussian', 'logistic' (grey-level and colour images)
+  config.likelihood = 'bernoulli'  # or 'gaussian', 'logistic' (grey-level and colour images),
+  # 'bernoulli_grey' (the cross-entropy of grey levels: a loss, not an image probability)
   config.latent_dim = 50
   config.mlp_hidden = ()  # widths between x and z_1, each way (empty: the paper's 200-200)
   config.activation = 'tanh'  # the MLPs' hidden units; or 'softplus', 'relu'
