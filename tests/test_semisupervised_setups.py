@@ -232,6 +232,7 @@ def test_m2_log_likelihood_matches_quadrature_over_classes():
     ({'schedule': 'linear'}, 'unknown schedule'),
     ({'weighting': 'labels'}, 'unknown weighting'),
     ({'classifier_input': 'colour'}, 'unknown classifier_input'),
+    ({'likelihood': 'bernoulli_grey'}, "never binarizes the images.*classifier_input='grey'"),
     ({'architecture': 'm1m2', 'm1_workdir': '/nonexistent/run'}, 'holds no run'),
 ])
 def test_bad_semi_supervised_settings(small_mnist, tmp_path, overrides, message):

@@ -37,6 +37,11 @@ LEVELS = 256
 INIT_LOG_SCALE = math.log(0.1)  # The learned per-pixel log std (or log scale) starts here.
 
 
+def grey_levels(images: jax.Array) -> jax.Array:
+  """uint8 intensities k -> k / 255 in [0, 1], float32."""
+  return images.astype(jnp.float32) / (LEVELS - 1)
+
+
 def mean(logits: ArrayLike) -> jax.Array:
   """The displayable mean image in [0, 1] of a decoder's output, for every likelihood."""
   return jax.nn.sigmoid(logits)
@@ -66,7 +71,7 @@ class GreyBernoulli(Bernoulli):
   def prepare(self, key: jax.Array, images: jax.Array) -> jax.Array:
     """The grey levels k / 255, the same at every step."""
     del key
-    return images.astype(jnp.float32) / (LEVELS - 1)
+    return grey_levels(images)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +105,7 @@ class Logistic:
   def prepare(self, key: jax.Array, images: jax.Array) -> jax.Array:
     """The levels themselves: k / 255 in [0, 1], the bins' centres."""
     del key
-    return images.astype(jnp.float32) / (LEVELS - 1)
+    return grey_levels(images)
 
   def log_prob(self, x: ArrayLike, logits: ArrayLike, log_scale: ArrayLike) -> jax.Array:
     """log P(x | z) of pixels x = k / 255 [D], summed over them: see discretized_logistic."""

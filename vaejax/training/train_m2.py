@@ -43,6 +43,7 @@ from vaejax import runs
 from vaejax.bounds import objectives
 from vaejax.data import datasets
 from vaejax.errors import UserError
+from vaejax.models import likelihoods
 from vaejax.models import m2
 from vaejax.models.m2 import M2
 from vaejax.models.vae import Params
@@ -91,6 +92,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   for field, allowed in choices.items():
     if config[field] not in allowed:
       raise UserError(f'unknown {field} {config[field]!r}; choose one of {allowed}')
+  if config.likelihood == 'bernoulli_grey' and config.classifier_input == 'binarized':
+    raise UserError("likelihood 'bernoulli_grey' never binarizes the images: train q(y | x) "
+                    "on them with classifier_input='grey'")
   if config.architecture == 'm1m2' and not config.m1_workdir:
     raise UserError("architecture 'm1m2' needs config.m1_workdir, a trained unsupervised run")
   for field in ('latent_dim', 'hidden_units', 'batch_size', 'labelled_batch_size',
@@ -218,7 +222,7 @@ def make_prepare(model: M2, config: ml_collections.ConfigDict) -> Callable:
       return x, x
   elif config.classifier_input == 'grey':
     def prepare(key, raw):
-      return model.likelihood.prepare(key, raw), raw.astype(jnp.float32) / 255.0
+      return model.likelihood.prepare(key, raw), likelihoods.grey_levels(raw)
   else:
     def prepare(key, raw):
       x = model.likelihood.prepare(key, raw)
