@@ -8,9 +8,10 @@
 #   2. M2 at 100 labels, label draw 0: the released batching's variant
 #      (semi_supervised_images.py, finished), then the quick config's settings (grey levels,
 #      Adam 2e-3; docs/semi_supervised/quick_probes.md) for 200 epochs ($m2_long);
-#   3. M1 + M2 at 100 labels, draws 0-4 (semi_supervised_m1m2.py);
+#   3. M1 + M2 at 100 labels, draw 0 (semi_supervised_m1m2.py; its learning curve first);
 #   4. M2 ($m2_long) at 100 labels, draws 1-4;
-#   5. M1 + M2 and M2 at 600, 1000 and 3000 labels, draw 0.
+#   5. M1 + M2 at 100 labels, draws 1-4;
+#   6. M1 + M2 and M2 at 600, 1000 and 3000 labels, draw 0.
 set -uo pipefail
 source "$(dirname "$0")/setup_venv.sh"
 export JAX_PLATFORMS=cpu
@@ -29,10 +30,12 @@ done
 step experiments/semi_supervised.py --workdir="$out/m2_images" --model=m2 --seeds=0 \
     --config=vaejax/configs/semi_supervised_images.py
 step experiments/semi_supervised.py --workdir="$out/m2_grey" --model=m2 --seeds=0 "${m2_long[@]}"
-step experiments/semi_supervised.py --workdir="$out/m1m2" --model=m1m2 --seeds=0,1,2,3,4 \
+step experiments/semi_supervised.py --workdir="$out/m1m2" --model=m1m2 --seeds=0 \
     --config=vaejax/configs/semi_supervised_m1m2.py
 step experiments/semi_supervised.py --workdir="$out/m2_grey" --model=m2 --seeds=0,1,2,3,4 \
     "${m2_long[@]}"
+step experiments/semi_supervised.py --workdir="$out/m1m2" --model=m1m2 --seeds=0,1,2,3,4 \
+    --config=vaejax/configs/semi_supervised_m1m2.py
 for n in 600 1000 3000; do
   step experiments/semi_supervised.py --workdir="$out/m1m2" --model=m1m2 --seeds=0 \
       --config=vaejax/configs/semi_supervised_m1m2.py --config.num_labels="$n" \
