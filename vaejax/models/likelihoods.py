@@ -37,8 +37,8 @@ LEVELS = 256
 INIT_LOG_SCALE = math.log(0.1)  # The learned per-pixel log std (or log scale) starts here.
 
 
-def grey_levels(images: jax.Array) -> jax.Array:
-  """uint8 intensities k -> k / 255 in [0, 1], float32."""
+def grey_levels(images: ArrayLike) -> ArrayLike:
+  """uint8 intensity arrays k -> k / 255 in [0, 1], float32 (a numpy array stays numpy)."""
   return images.astype(jnp.float32) / (LEVELS - 1)
 
 

@@ -309,7 +309,7 @@ def classifier_inputs(x: np.ndarray) -> np.ndarray:
   """What the classifier sees at test time: grey levels x / 255 for uint8 images, the
   posterior means for M1 latents [N, 2, F], other inputs as they are."""
   if x.dtype == np.uint8:
-    return x / 255.0
+    return likelihoods.grey_levels(x)  # As in training (make_prepare).
   return x[:, 0] if x.ndim == 3 else x
 
 
