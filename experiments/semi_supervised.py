@@ -32,7 +32,7 @@ from ml_collections import config_flags
 
 import vaejax
 import cli
-import published
+import semi_supervised_tables
 from vaejax import runs
 from vaejax.data import datasets
 from vaejax.semisupervised import classifiers
@@ -135,47 +135,6 @@ def train_one(config, run_dir: pathlib.Path) -> dict:
           'seconds': results['train_seconds']}
 
 
-def _mean_sd(values) -> str:
-  """Mean ± sample standard deviation (ddof 1) in percent; the mean alone for one value."""
-  values = 100 * np.asarray(values, float)
-  if values.size == 1:
-    return f'{values[0]:.2f}'
-  return f'{values.mean():.2f} ± {values.std(ddof=1):.2f}'
-
-
-KEY = ('model', 'dataset', 'num_labels', 'objective', 'k')
-
-
-def markdown_table(summaries: list[dict]) -> str:
-  """A row per summary: the test error beside Kingma et al.'s (MNIST only) and the
-  supervised-only baseline's."""
-  lines = ['| model | labels | objective | K | seeds | test error % | worst draw % | published '
-           '| supervised-only % (published NN) | test ECE (supervised-only) | minutes per seed |',
-           '|---|---|---|---|---|---|---|---|---|---|---|']
-  for s in summaries:
-    table = published.SEMI_SUPERVISED_TABLE if s['dataset'] == 'mnist' else {}
-    published_error = table.get(s['model'], {}).get(s['num_labels'])
-    nn_error = table.get('nn', {}).get(s['num_labels'])
-    lines.append(
-        f"| {s['model']} | {s['num_labels']} | {s['objective']} | {s['k']} | "
-        f"{len(s['seeds'])} | {_mean_sd(s['test_error'])} | {100 * max(s['test_error']):.2f} | "
-        f"{published_error} | {_mean_sd(s['baseline_error'])} ({nn_error}) | "
-        f"{np.mean(s['test_ece']):.3f} ({np.mean(s.get('baseline_ece', [np.nan])):.3f}) | "
-        f"{np.mean(s['seconds']) / 60:.1f} |")
-  return '\n'.join(lines) + '\n'
-
-
-def record(workdir: pathlib.Path, summary: dict) -> list[dict]:
-  """Adds summary to WORKDIR/results.json (replacing one of the same KEY); all of them."""
-  path = workdir / 'results.json'
-  summaries = json.loads(path.read_text()) if path.exists() else []
-  same = lambda s: all(s[k] == summary[k] for k in KEY)
-  summaries = [s for s in summaries if not same(s)] + [summary]
-  path.write_text(json.dumps(summaries, indent=2) + '\n')
-  (workdir / 'results.md').write_text(markdown_table(summaries))
-  return summaries
-
-
 def main(argv):
   del argv
   config, workdir = _CONFIG.value, pathlib.Path(_WORKDIR.value)
@@ -199,9 +158,9 @@ def main(argv):
   summary = {'model': _MODEL.value, 'dataset': config.dataset, 'num_labels': config.num_labels,
              'objective': '-' if m1 else config.objective, 'k': 0 if m1 else config.num_samples,
              'seeds': [r.pop('seed') for r in rows], **{k: [r[k] for r in rows] for k in rows[0]}}
-  print(markdown_table([summary]), end='')
+  print(semi_supervised_tables.markdown_table([summary]), end='')
   if seeds is not None:
-    record(workdir, summary)
+    semi_supervised_tables.record(workdir, summary)
     if not m1:
       run_dirs = [workdir / f'{_MODEL.value}_n{config.num_labels}_seed{s}' for s in seeds]
       plot_runs(workdir, f'{_MODEL.value}_n{config.num_labels}', run_dirs, summary)

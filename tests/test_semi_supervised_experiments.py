@@ -82,3 +82,37 @@ def test_m2_benchmark_times_the_step_beside_the_plain_step():
   assert result['weighting'] == 'images'
   assert result['examples_per_s'] > 0 and result['plain_examples_per_s'] > 0
   assert result['ratio'] == result['examples_per_s'] / result['plain_examples_per_s']
+
+
+def _summary(model, num_labels, test_error, k=1):
+  n = len(test_error)
+  return {'model': model, 'dataset': 'mnist', 'num_labels': num_labels, 'objective': 'vae',
+          'k': k, 'seeds': list(range(n)), 'test_error': test_error,
+          'baseline_error': [0.25] * n, 'test_ece': [0.05] * n, 'baseline_ece': [0.02] * n,
+          'seconds': [120.0] * n}
+
+
+def test_results_of_several_folders_make_one_table(tmp_path):
+  """Rows of two results.json files in Table 1's order, each naming its folder, its mean and
+  sample sd beside Kingma et al.'s number for its model and labels; a missing file is a
+  one-line error."""
+  for folder, summaries in {'b_m1m2': [_summary('m1m2', 600, [0.03]),
+                                       _summary('m1m2', 100, [0.03, 0.04])],
+                            'a_m2': [_summary('m2', 100, [0.10, 0.12])]}.items():
+    (tmp_path / folder).mkdir()
+    (tmp_path / folder / 'results.json').write_text(json.dumps(summaries))
+  out_file = tmp_path / 'table1.md'
+  out = _run('semi_supervised_results.py',
+             f'--results={tmp_path}/b_m1m2/results.json,{tmp_path}/a_m2/results.json',
+             f'--out={out_file}', folder='scripts')
+  rows = [line for line in out.splitlines() if line.startswith('| a_') or line.startswith('| b_')]
+  assert [r.split(' | ')[:3] for r in rows] == [['| a_m2', 'm2', '100'],
+                                                ['| b_m1m2', 'm1m2', '100'],
+                                                ['| b_m1m2', 'm1m2', '600']]
+  assert '| 2 | 11.00 ± 1.41 | 12.00 | 11.97 |' in rows[0]
+  assert '| 2 | 3.50 ± 0.71 | 4.00 | 3.33 |' in rows[1]
+  assert '| 1 | 3.00 | 3.00 | 2.59 |' in rows[2]
+  assert out_file.read_text() == out
+  error = _run('semi_supervised_results.py', f'--results={tmp_path}/none.json',
+               f'--out={out_file}', folder='scripts', returncode=1)
+  assert error.strip().splitlines()[-1] == f'error: {tmp_path}/none.json is not a results.json file'
