@@ -5,8 +5,8 @@
 # runs/ssl_table/*/results.md and results.json (with error-vs-epoch and reliability PNGs),
 # runs/m1/features_*.json (the M1 probe along training).
 #   1. M1 (vaejax/configs/m1.py) into runs/m1;
-#   2. M1 + M2 at 100 labels, draws 0-4, with the quick M2's batching and rate
-#      (semi_supervised_m1m2_fast.py, 200 epochs);
+#   2. M1 + M2 at 100 labels, draws 0-4: the released batching at Adam 2e-3, 600 epochs
+#      (semi_supervised_m1m2_fast.py);
 #   3. M2 at 100 labels with the quick config's settings for 200 epochs ($m2_long), the
 #      draws not yet in docs first (1-4), then 0;
 #   4. M1 + M2 (fast) at 600, 1000 and 3000 labels, draws 0-4, 500 hidden units;
@@ -14,7 +14,8 @@
 #   6. the importance-weighted M2 (IWAE, K = 5) against K = 1: the quick config, draws 0-2;
 #   7. the records of earlier findings: the logistic probe of M1's features at every kept
 #      checkpoint (100 labels, draw 0), M1 + M2 with the released recipe
-#      (semi_supervised_m1m2.py, 3000 epochs) and M2 with the `images` batching, draw 0.
+#      (semi_supervised_m1m2.py, 3000 epochs) and with the quick M2's batching
+#      (semi_supervised_m1m2_parts.py), M2 with the `images` batching, draw 0.
 set -uo pipefail
 source "$(dirname "$0")/setup_venv.sh"
 export JAX_PLATFORMS=cpu
@@ -50,5 +51,7 @@ for checkpoint in $(ls runs/m1/checkpoints 2>/dev/null | sort -n); do
 done
 step experiments/semi_supervised.py --workdir="$out/m1m2" --model=m1m2 --seeds=0 \
     --config=vaejax/configs/semi_supervised_m1m2.py
+step experiments/semi_supervised.py --workdir="$out/m1m2_parts" --model=m1m2 --seeds=0 \
+    --config=vaejax/configs/semi_supervised_m1m2_parts.py
 step experiments/semi_supervised.py --workdir="$out/m2_images" --model=m2 --seeds=0 \
     --config=vaejax/configs/semi_supervised_images.py
