@@ -18,7 +18,7 @@ classifier network trained on the labelled images alone.
 With vaejax/configs/semi_supervised_quick.py (M2, 100 labels, 40 epochs) expect, after about
 10 minutes of training a seed on 2 CPU cores, a test error near 10% (10.17 +- 0.59 over seeds
 0, 1, 2) against the supervised-only baseline's 24%; with semi_supervised_m1m2_fast.py (M1 +
-M2 on runs/m1) about 3% (3.24 on seed 0 at 300 epochs; README).
+M2 on runs/m1) about 3% (2.83 on seed 0; README).
 """
 
 import json
