@@ -1,7 +1,11 @@
 """Kingma et al.'s Table 1 as one table, from the results.json files of semi-supervised runs.
 
   .venv/bin/python scripts/semi_supervised_results.py \
-      --results=docs/semi_supervised/*/results.json --out=docs/semi_supervised/table1.md
+      --results=$(ls docs/semi_supervised/*/results.json | paste -sd,) \
+      --out=docs/semi_supervised/table1.md
+
+(--results is one comma-separated list: a bare glob would pass the files after the first as
+positional arguments, which absl scripts ignore.)
 
 Each results.json is what experiments/semi_supervised.py --seeds=... wrote (a row per model,
 labels, objective and K); the table gives every row of every file, ordered by model, number
@@ -34,7 +38,8 @@ def main(argv):
       raise UserError(f'{name} is not a results.json file')
     rows += [(path.parent.name, s) for s in json.loads(path.read_text())]
   rows.sort(key=lambda r: (ORDER.index(r[1]['model']), r[1]['num_labels'], r[1]['k'], r[0]))
-  table = semi_supervised_tables.markdown_table([s for _, s in rows], [source for source, _ in rows])
+  table = semi_supervised_tables.markdown_table([s for _, s in rows],
+                                                [source for source, _ in rows])
   pathlib.Path(_OUT.value).write_text(table)
   print(table, end='')
 
