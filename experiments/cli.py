@@ -70,16 +70,21 @@ def _deterministic_gpu() -> None:
 
 
 def _parse_flags(argv: list[str]) -> list[str]:
-  """absl's flag parsing, with a one-line error for a bad flag or a missing config file."""
+  """absl's flag parsing, with a one-line error for a bad flag, a missing config file or a
+  positional argument (absl would pass it to main, which takes none)."""
   for arg in argv[1:]:
     if arg.startswith('--config='):
       path = arg.split('=', 1)[1].split(':', 1)[0]
       if not pathlib.Path(path).is_file():
         _fail(f'config file {path} does not exist')
   try:
-    return flags.FLAGS(argv)
+    remaining = flags.FLAGS(argv)
   except (flags.Error, vaejax.UserError) as e:
     _fail(str(e).splitlines()[0])
+  if len(remaining) > 1:
+    _fail(f'unexpected argument {remaining[1]!r}: every setting is a flag, --name=value '
+          '(a list flag takes one comma-separated value)')
+  return remaining
 
 
 def _fail(message: str) -> None:

@@ -136,6 +136,18 @@ def train_one(config, run_dir: pathlib.Path) -> dict:
           'seconds': results['train_seconds']}
 
 
+def draw_settings(config, run_dir: pathlib.Path) -> str:
+  """The settings_hash of a finished draw: with the M1 run's config and the M1 step its
+  features are from (M1 + M2: saved in the run directory; M1: the probe's)."""
+  if _MODEL.value == 'm2':
+    return semi_supervised_tables.settings_hash(config)
+  if _MODEL.value == 'm1m2':
+    return semi_supervised_tables.settings_hash(config, train_m2.read_m1_origin(str(run_dir)))
+  m1_step = json.loads((run_dir / PROBE_FILE).read_text())['key']['m1_step']
+  return semi_supervised_tables.settings_hash(config,
+                                              (runs.read_config(config.m1_workdir), m1_step))
+
+
 def main(argv):
   del argv
   config, workdir = _CONFIG.value, pathlib.Path(_WORKDIR.value)
@@ -152,7 +164,8 @@ def main(argv):
     supervised_only = baseline(seed_config, workdir)
     rows.append({'seed': seed, **train_one(seed_config, run_dir),
                  'baseline_error': supervised_only['test_error'],
-                 'baseline_ece': supervised_only['test_ece']})
+                 'baseline_ece': supervised_only['test_ece'],
+                 'settings': draw_settings(seed_config, run_dir)})
     logging.info('seed %d: test error %.2f%% (supervised-only %.2f%%)', seed,
                  100 * rows[-1]['test_error'], 100 * rows[-1]['baseline_error'])
   m1 = _MODEL.value == 'm1'

@@ -1,16 +1,20 @@
 """The results files of semi-supervised runs: results.json and its markdown table.
 
 A summary is one row: a model, dataset, number of labels, objective and K, with per-draw lists
-(seeds, test_error, baseline_error, test_ece, seconds, ...), as experiments/semi_supervised.py
-writes them.
+(seeds, test_error, baseline_error, test_ece, seconds, settings, ...), as
+experiments/semi_supervised.py writes them; `settings` (a hash per draw) says which rows of
+different files are draws of one setting.
 """
 
+import hashlib
 import json
 import pathlib
 
+import ml_collections
 import numpy as np
 
 import published
+from vaejax.errors import UserError
 
 
 def _mean_sd(values) -> str:
@@ -22,6 +26,54 @@ def _mean_sd(values) -> str:
 
 
 KEY = ('model', 'dataset', 'num_labels', 'objective', 'k')
+# Per-draw numbers that a rerun of the same draw reproduces bit for bit (not 'seconds').
+REPRODUCED = ('test_error', 'last_test_error', 'validation_error', 'test_ece', 'nll',
+              'baseline_error', 'baseline_ece')
+
+
+def settings_hash(config: ml_collections.ConfigDict,
+                  m1: tuple[ml_collections.ConfigDict, int] | None = None) -> str:
+  """What a draw's numbers depend on besides its seed, as 16 hex digits: the config but its
+  seed and m1_workdir, and for M1 and M1 + M2 the M1 run's config and the step of its features."""
+  fields = {k: v for k, v in config.to_dict().items() if k not in ('seed', 'm1_workdir')}
+  if m1 is not None:
+    fields['m1'] = {'config': m1[0].to_dict(), 'step': m1[1]}
+  text = json.dumps(fields, sort_keys=True, default=str)
+  return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def merge(rows: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
+  """(source, summary) rows of the same KEY and settings_hash (one for all their draws) as one
+  row, their draws together and their sources joined by '+': runs of one setting made in
+  different sessions. A draw in two of them must have the same numbers (else a UserError);
+  it counts once. Rows without settings stay as they are."""
+  merged, index = [], {}
+  for source, summary in rows:
+    hashes = set(summary.get('settings', [None]))
+    group = (tuple(summary[k] for k in KEY), hashes.pop()) if len(hashes) == 1 else None
+    if group is None or group[1] is None or group not in index:
+      if group is not None and group[1] is not None:
+        index[group] = len(merged)
+      merged.append((source, {k: (list(v) if isinstance(v, list) else v)
+                              for k, v in summary.items()}))
+      continue
+    first_source, first = merged[index[group]]
+    per_draw = [k for k, v in first.items() if isinstance(v, list) and k != 'seeds']
+    if set(per_draw) != {k for k, v in summary.items() if isinstance(v, list)} - {'seeds'}:
+      raise UserError(f'{first_source} and {source} record different numbers per draw')
+    for i, seed in enumerate(summary['seeds']):
+      if seed in first['seeds']:
+        j = first['seeds'].index(seed)
+        for k in REPRODUCED:
+          if k in first and first[k][j] != summary[k][i]:
+            raise UserError(f'draw {seed} of {first_source} and {source} differs in {k} '
+                            f'({first[k][j]} against {summary[k][i]}) under the same settings')
+        continue
+      first['seeds'].append(seed)
+      for k in per_draw:
+        first[k].append(summary[k][i])
+    merged[index[group]] = (f'{first_source}+{source}', first)
+  return merged
 
 
 def markdown_table(summaries: list[dict], sources: list[str] | None = None) -> str:

@@ -10,6 +10,9 @@ positional arguments, which absl scripts ignore.)
 Each results.json is what experiments/semi_supervised.py --seeds=... wrote (a row per model,
 labels, objective and K); the table gives every row of every file, ordered by model, number
 of labels and K, its first column the folder it came from, the rest as in each results.md.
+Rows of different files with the same settings (semi_supervised_tables.merge: the same
+config and M1 but the seed, e.g. draws 1-2 run in one session and 3-4 in the next) are one
+row of all their draws, its folders joined by '+'.
 """
 
 import json
@@ -37,6 +40,7 @@ def main(argv):
     if not path.is_file():
       raise UserError(f'{name} is not a results.json file')
     rows += [(path.parent.name, s) for s in json.loads(path.read_text())]
+  rows = semi_supervised_tables.merge(rows)
   rows.sort(key=lambda r: (ORDER.index(r[1]['model']), r[1]['num_labels'], r[1]['k'], r[0]))
   table = semi_supervised_tables.markdown_table([s for _, s in rows],
                                                 [source for source, _ in rows])

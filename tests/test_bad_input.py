@@ -115,6 +115,9 @@ def test_loading_a_run_without_config_or_checkpoint(tmp_path):
      'nowhere holds no run: config.json is missing'),
     ('sweep_latent.py', ['--latent_dims=2,5,2'], "--latent_dims repeats a value: ['2', '5', '2']"),
     ('sweep_latent.py', ['--latent_dims=2,-1'], 'latent_dim must be at least 1, got -1'),
+    ('sweep_latent.py', ['--latent_dims=2', '5'],
+     "unexpected argument '5': every setting is a flag, --name=value (a list flag takes one "
+     "comma-separated value)"),
 ])
 def test_each_bad_input_is_one_line_and_a_non_zero_exit(tmp_path, script, args, message):
   env = {**os.environ, 'JAX_PLATFORMS': 'cpu'}

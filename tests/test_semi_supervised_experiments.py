@@ -1,13 +1,19 @@
 """experiments/semi_supervised.py and experiments/features.py end to end, on tiny settings."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
 
 import vaejax
+from vaejax.configs import m1 as m1_config
+from vaejax.configs import semi_supervised
 from vaejax.data import datasets
 from test_experiments import ROOT, _run
+
+sys.path.insert(0, str(ROOT / 'experiments'))
+import semi_supervised_tables  # pylint: disable=g-import-not-at-top  (not installed)
 
 TINY = ['--config.num_validation=500', '--config.hidden_units=32', '--config.latent_dim=4',
         '--config.num_epochs=1', '--config.eval_num_samples=2', '--config.labelled_batch_size=50']
@@ -26,6 +32,7 @@ def test_m1_over_two_label_draws_writes_results(trained_run, small_mnist, tmp_pa
   assert (tmp_path / 'results.md').read_text() in stdout
   [summary] = json.loads((tmp_path / 'results.json').read_text())
   assert summary['seeds'] == [0, 1] and len(summary['test_error']) == 2
+  assert len(set(summary['settings'])) == 1  # two draws of one setting
   assert all(0 <= e < 0.9 for e in summary['test_error'] + summary['baseline_error'])
   assert (tmp_path / 'm1_n100_seed1' / 'probe.json').exists()
 
@@ -84,12 +91,62 @@ def test_m2_benchmark_times_the_step_beside_the_plain_step():
   assert result['ratio'] == result['examples_per_s'] / result['plain_examples_per_s']
 
 
-def _summary(model, num_labels, test_error, k=1):
+def _summary(model, num_labels, test_error, k=1, seeds=None, settings=None):
   n = len(test_error)
-  return {'model': model, 'dataset': 'mnist', 'num_labels': num_labels, 'objective': 'vae',
-          'k': k, 'seeds': list(range(n)), 'test_error': test_error,
-          'baseline_error': [0.25] * n, 'test_ece': [0.05] * n, 'baseline_ece': [0.02] * n,
-          'seconds': [120.0] * n}
+  summary = {'model': model, 'dataset': 'mnist', 'num_labels': num_labels, 'objective': 'vae',
+             'k': k, 'seeds': seeds or list(range(n)), 'test_error': test_error,
+             'baseline_error': [0.25] * n, 'test_ece': [0.05] * n, 'baseline_ece': [0.02] * n,
+             'seconds': [120.0] * n}
+  if settings is not None:
+    summary['settings'] = [settings] * n
+  return summary
+
+
+def test_settings_hash_names_everything_but_the_seed():
+  """Two draws of one setting share the hash wherever their M1 run lives; any other field, the
+  M1 run's config or the M1 step tell them apart."""
+  config = semi_supervised.get_config()
+  m1 = m1_config.get_config()
+  base = semi_supervised_tables.settings_hash(config, (m1, 1000))
+  other_draw = config.copy_and_resolve_references()
+  other_draw.seed, other_draw.m1_workdir = 3, '/elsewhere/m1'
+  assert semi_supervised_tables.settings_hash(other_draw, (m1, 1000)) == base
+  faster = config.copy_and_resolve_references()
+  faster.learning_rate = 2e-3
+  longer_m1 = m1_config.get_config()
+  longer_m1.num_epochs = 2000
+  others = {semi_supervised_tables.settings_hash(faster, (m1, 1000)),
+            semi_supervised_tables.settings_hash(config, (m1, 900)),
+            semi_supervised_tables.settings_hash(config, (longer_m1, 1000)),
+            semi_supervised_tables.settings_hash(config)}
+  assert len(others) == 4 and base not in others
+
+
+def test_draws_of_one_setting_in_several_folders_make_one_row(tmp_path):
+  """Draws 0-1 of one session and 2 of the next are one row of 3 draws (mean and sample sd of
+  all three); another setting's draw 2 stays its own row; a draw found twice counts once,
+  and a draw whose numbers differ under the same settings is a one-line error."""
+  folders = {'a_session1': [_summary('m1m2', 100, [0.03, 0.02], seeds=[0, 1], settings='s')],
+             'b_session2': [_summary('m1m2', 100, [0.04, 0.02], seeds=[2, 1], settings='s')],
+             'c_other': [_summary('m1m2', 100, [0.05], seeds=[2], settings='t')]}
+  for folder, summaries in folders.items():
+    (tmp_path / folder).mkdir()
+    (tmp_path / folder / 'results.json').write_text(json.dumps(summaries))
+  results = ','.join(f'{tmp_path}/{f}/results.json' for f in folders)
+  out = _run('semi_supervised_results.py', f'--results={results}',
+             f'--out={tmp_path}/table1.md', folder='scripts')
+  rows = [line for line in out.splitlines() if line.startswith('| a_') or line.startswith('| c_')]
+  assert rows[0].startswith('| a_session1+b_session2 | m1m2 | 100 | vae | 1 | 3 | 3.00 ± 1.00 '
+                            '| 4.00 |')
+  assert rows[1].startswith('| c_other | m1m2 | 100 | vae | 1 | 1 | 5.00 | 5.00 |')
+  assert len(rows) == 2
+  folders['b_session2'][0]['test_error'][1] = 0.025
+  (tmp_path / 'b_session2' / 'results.json').write_text(json.dumps(folders['b_session2']))
+  error = _run('semi_supervised_results.py', f'--results={results}',
+               f'--out={tmp_path}/table1.md', folder='scripts', returncode=1)
+  assert error.strip().splitlines()[-1] == (
+      'error: draw 1 of a_session1 and b_session2 differs in test_error (0.02 against 0.025) '
+      'under the same settings')
 
 
 def test_results_of_several_folders_make_one_table(tmp_path):

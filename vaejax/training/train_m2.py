@@ -129,9 +129,19 @@ def _write_record(path: pathlib.Path, record: dict) -> None:
     partial.rename(path)
 
 
+def _read_m1_record(workdir: str) -> dict:
+  return flax.serialization.msgpack_restore((pathlib.Path(workdir) / M1_FILE).read_bytes())
+
+
+def read_m1_origin(workdir: str) -> tuple[ml_collections.ConfigDict, int]:
+  """The config of the M1 run whose features an m1m2 run trains on, and the M1 step."""
+  record = _read_m1_record(workdir)
+  return ml_collections.ConfigDict(json.loads(record['m1_config'])), int(record['m1_step'])
+
+
 def read_feature_map(workdir: str) -> tuple[features.FeatureMap, int]:
   """The M1 feature map an m1m2 run was started with, and the M1 step it was taken at."""
-  record = flax.serialization.msgpack_restore((pathlib.Path(workdir) / M1_FILE).read_bytes())
+  record = _read_m1_record(workdir)
   m1_config = ml_collections.ConfigDict(json.loads(record['m1_config']))
   model = trainstate.model_from_config(m1_config, tuple(int(n) for n in record['image_shape']))
   return features.FeatureMap(
