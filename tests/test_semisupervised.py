@@ -111,12 +111,24 @@ def test_labelled_subset_balanced_disjoint_and_a_function_of_seed_and_n():
   assert len(all_labelled.labelled) == 4000 and len(all_labelled.unlabelled) == 0
 
 
-def test_cycling_batch_reads_each_pass_in_a_new_order():
+def test_cycling_batches_read_each_pass_in_a_new_order_as_a_function_of_the_step():
   key, n, b = jax.random.key(0), 10, 4
-  batches = np.concatenate([datasets.cycling_batch(key, s, n, b) for s in range(5)])  # 2 passes
-  first, second = batches[:n], batches[n:2 * n]
+  batches = np.asarray(datasets.cycling_batches(key, 0, 5, n, b))  # 2 passes
+  assert batches.shape == (5, b)
+  first, second = batches.ravel()[:n], batches.ravel()[n:2 * n]
   assert sorted(first) == list(range(n)) and sorted(second) == list(range(n))
   assert not np.array_equal(first, second)
+  for start in (1, 2, 3):  # An epoch starting at any step draws the same rows.
+    np.testing.assert_array_equal(datasets.cycling_batches(key, start, 5 - start, n, b),
+                                  batches[start:])
+  many = np.asarray(datasets.cycling_batches(key, 7, 40, n, b))  # 16 passes, from the 29th
+  np.testing.assert_array_equal(many[:3], datasets.cycling_batches(key, 7, 3, n, b))
+  positions = (7 * b + np.arange(40 * b))
+  for p in np.unique(positions // n):
+    np.testing.assert_array_equal(
+        many.ravel()[positions // n == p],
+        np.asarray(jax.random.permutation(jax.random.fold_in(key, p), n))[
+            positions[positions // n == p] % n])
 
 
 def test_classifier_metrics_against_their_definitions():

@@ -148,15 +148,17 @@ def epoch_batches(data_key: jax.Array, epoch: jax.Array, num_examples: int,
   return order[:steps * batch_size].reshape(steps, batch_size)
 
 
-def cycling_batch(key: jax.Array, step: jax.Array, num_examples: int,
-                  batch_size: int) -> jax.Array:
-  """Indices [batch_size] of step's batch from a set read over and over, a new order each
-  pass: positions step * batch_size ... of the concatenated orders permutation(fold_in(key,
-  pass)). A function of (key, step) alone; batch_size <= num_examples.
+def cycling_batches(key: jax.Array, first_step: jax.Array, steps: int, num_examples: int,
+                    batch_size: int) -> jax.Array:
+  """Indices [steps, batch_size] of steps first_step ... from a set read over and over, a new
+  order each pass: step s takes positions s * batch_size ... of the concatenated orders
+  permutation(fold_in(key, pass)). Row s is a function of (key, s) alone; the orders of all
+  the passes the steps touch are drawn at once (one vmapped permutation, not one a step).
   """
-  position = step * batch_size + jnp.arange(batch_size)
-  first_pass = (step * batch_size) // num_examples
-  order = lambda p: jax.random.permutation(jax.random.fold_in(key, p), num_examples)
-  index = position % num_examples
-  return jnp.where(position // num_examples == first_pass, order(first_pass)[index],
-                   order(first_pass + 1)[index])
+  step = first_step + jnp.arange(steps)
+  positions = step[:, None] * batch_size + jnp.arange(batch_size)[None]
+  first_pass = positions[0, 0] // num_examples
+  num_passes = (steps * batch_size - 1) // num_examples + 2  # Any first position: at most.
+  orders = jax.vmap(lambda p: jax.random.permutation(jax.random.fold_in(key, p), num_examples))(
+      first_pass + jnp.arange(num_passes))
+  return orders[positions // num_examples - first_pass, positions % num_examples]

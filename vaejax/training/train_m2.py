@@ -294,7 +294,8 @@ def make_train_epoch(train_step: Callable, num_unlabelled: int, batch_size: int,
 
   train_epoch(state, (unlabelled, labelled, labels), data_key, train_key, epoch): the epoch is
   one pass over the unlabelled inputs in the order of (data_key, epoch) (over the labelled
-  ones when there are none); step s's labelled batch is datasets.cycling_batch(labelled_key, s).
+  ones when there are none); step s's labelled batch is row s of datasets.cycling_batches(
+  labelled_key, ...), step s of epoch e being e * steps_per_epoch + its place in the epoch.
   """
   labelled_batch_size = min(labelled_batch_size, num_labelled)
 
@@ -305,12 +306,16 @@ def make_train_epoch(train_step: Callable, num_unlabelled: int, batch_size: int,
       batches = datasets.epoch_batches(order_key, epoch, num_unlabelled, batch_size)
     else:
       batches = jnp.zeros((num_labelled // labelled_batch_size, 0), jnp.int32)
+    steps = batches.shape[0]
+    chosen = datasets.cycling_batches(labelled_key, epoch * steps, steps, num_labelled,
+                                      labelled_batch_size)
 
-    def batch(indices, step):
-      chosen = datasets.cycling_batch(labelled_key, step, num_labelled, labelled_batch_size)
+    def batch(x, step):
+      del step  # The epoch's batches are drawn above, each as a function of its step.
+      indices, chosen = x
       return unlabelled[indices] if num_unlabelled else None, labelled[chosen], labels[chosen]
 
-    return batches, batch
+    return (batches, chosen), batch
 
   return loop.make_train_epoch(train_step, epoch_data)
 
