@@ -6,7 +6,8 @@ step, every image alike, alpha 0.1; 300 hidden units, 500 for more than 100 labe
 epochs (--config.num_epochs=300; docs/semi_supervised/m1m2_probes.md): test error 6.44% at
 epoch 100, 3.24% at the least validation error (epoch 280), still falling slowly (3e-4:
 13.53% at epoch 100, 4.41% at the least validation error by epoch 700); the 600 epochs are
-the queue's (scripts/semi_supervised_table.sh): 2.83% on draw 0 (epoch 520), ~35 minutes.
+the queue's (scripts/semi_supervised_table.sh): 2.79 +- 0.12% over label draws 0-4 (worst
+2.98; docs/semi_supervised/table1.md), ~20 minutes of training a draw on 2 cores.
 """
 
 import ml_collections
