@@ -121,9 +121,9 @@ def test_cycling_batches_read_each_pass_in_a_new_order_as_a_function_of_the_step
   for start in (1, 2, 3):  # An epoch starting at any step draws the same rows.
     np.testing.assert_array_equal(datasets.cycling_batches(key, start, 5 - start, n, b),
                                   batches[start:])
-  many = np.asarray(datasets.cycling_batches(key, 7, 40, n, b))  # 16 passes, from the 29th
+  many = np.asarray(datasets.cycling_batches(key, 7, 40, n, b))  # Positions 28-187: passes 2-18.
   np.testing.assert_array_equal(many[:3], datasets.cycling_batches(key, 7, 3, n, b))
-  positions = (7 * b + np.arange(40 * b))
+  positions = 7 * b + np.arange(40 * b)
   for p in np.unique(positions // n):
     np.testing.assert_array_equal(
         many.ravel()[positions // n == p],

@@ -158,7 +158,7 @@ def cycling_batches(key: jax.Array, first_step: jax.Array, steps: int, num_examp
   step = first_step + jnp.arange(steps)
   positions = step[:, None] * batch_size + jnp.arange(batch_size)[None]
   first_pass = positions[0, 0] // num_examples
-  num_passes = (steps * batch_size - 1) // num_examples + 2  # Any first position: at most.
+  num_passes = (steps * batch_size - 1) // num_examples + 2  # The most the positions touch.
   orders = jax.vmap(lambda p: jax.random.permutation(jax.random.fold_in(key, p), num_examples))(
       first_pass + jnp.arange(num_passes))
   return orders[positions // num_examples - first_pass, positions % num_examples]

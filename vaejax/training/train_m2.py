@@ -307,15 +307,15 @@ def make_train_epoch(train_step: Callable, num_unlabelled: int, batch_size: int,
     else:
       batches = jnp.zeros((num_labelled // labelled_batch_size, 0), jnp.int32)
     steps = batches.shape[0]
-    chosen = datasets.cycling_batches(labelled_key, epoch * steps, steps, num_labelled,
-                                      labelled_batch_size)
+    labelled_batches = datasets.cycling_batches(labelled_key, epoch * steps, steps,
+                                                num_labelled, labelled_batch_size)
 
     def batch(x, step):
       del step  # The epoch's batches are drawn above, each as a function of its step.
       indices, chosen = x
       return unlabelled[indices] if num_unlabelled else None, labelled[chosen], labels[chosen]
 
-    return (batches, chosen), batch
+    return (batches, labelled_batches), batch
 
   return loop.make_train_epoch(train_step, epoch_data)
 
