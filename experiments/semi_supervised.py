@@ -180,22 +180,35 @@ def main(argv):
       plot_runs(workdir, f'{_MODEL.value}_n{config.num_labels}', run_dirs, summary)
 
 
+def draw_curve(run_dir: pathlib.Path) -> dict:
+  """A draw's evaluations from its metrics.jsonl: {'epoch', 'validation_error', 'test_error'},
+  a list each, and 'num_epochs' (the epochs trained)."""
+  records = runs.MetricsLog(run_dir).records()
+  train = [r for r in records if r['split'] == 'train']
+  steps_per_epoch = train[0]['step'] // train[0]['epoch']
+  evaluations = [r for r in records if 'validation_error' in r]
+  return {'num_epochs': train[-1]['epoch'],
+          'epoch': [r['step'] // steps_per_epoch for r in evaluations],
+          **{k: [r[k] for r in evaluations] for k in ('validation_error', 'test_error')}}
+
+
 def plot_runs(workdir: pathlib.Path, name: str, run_dirs: list[pathlib.Path],
               summary: dict) -> None:
-  """WORKDIR/error_vs_epoch_<name>.png (every draw's validation and test error at each
-  evaluation) and reliability_<name>.png (the reliability diagram of the best draw's q(y | x)
-  on the test set, the parameters of its least validation error)."""
+  """WORKDIR/curves_<name>.json (every draw's validation and test error at each evaluation,
+  and its training seconds), error_vs_epoch_<name>.png (the same curves) and
+  reliability_<name>.png (the reliability diagram of the best draw's q(y | x) on the test
+  set, the parameters of its least validation error)."""
+  curves = [{'seed': seed, 'seconds': seconds, 'settings': settings, **draw_curve(run_dir)}
+            for seed, seconds, settings, run_dir in zip(
+                summary['seeds'], summary['seconds'], summary['settings'], run_dirs)]
+  (workdir / f'curves_{name}.json').write_text(json.dumps(curves, indent=1) + '\n')
   fig = figure.Figure(figsize=(6, 4))
   ax = fig.subplots()
-  for seed, run_dir in zip(summary['seeds'], run_dirs):
-    records = runs.MetricsLog(run_dir).records()
-    steps_per_epoch = next(r['step'] // r['epoch'] for r in records if r['split'] == 'train')
-    evaluations = [r for r in records if 'validation_error' in r]
-    epochs = [r['step'] / steps_per_epoch for r in evaluations]
-    line, = ax.plot(epochs, [100 * r['test_error'] for r in evaluations],
-                    label=f'draw {seed}, test')
-    ax.plot(epochs, [100 * r['validation_error'] for r in evaluations], '--',
-            color=line.get_color(), label=f'draw {seed}, validation')
+  for curve in curves:
+    line, = ax.plot(curve['epoch'], [100 * e for e in curve['test_error']],
+                    label=f'draw {curve["seed"]}, test')
+    ax.plot(curve['epoch'], [100 * e for e in curve['validation_error']], '--',
+            color=line.get_color(), label=f'draw {curve["seed"]}, validation')
   ax.set(xlabel='epoch', ylabel='error %', title=name)
   ax.legend(fontsize=6)
   fig.savefig(workdir / f'error_vs_epoch_{name}.png', dpi=120)

@@ -17,7 +17,7 @@ import published
 from vaejax.errors import UserError
 
 
-def _mean_sd(values) -> str:
+def mean_sd(values) -> str:
   """Mean ± sample standard deviation (ddof 1) in percent; the mean alone for one value."""
   values = 100 * np.asarray(values, float)
   if values.size == 1:
@@ -91,8 +91,8 @@ def markdown_table(summaries: list[dict], sources: list[str] | None = None) -> s
     lines.append(
         ('' if sources is None else f'| {sources[i]} ') +
         f"| {s['model']} | {s['num_labels']} | {s['objective']} | {s['k']} | "
-        f"{len(s['seeds'])} | {_mean_sd(s['test_error'])} | {100 * max(s['test_error']):.2f} | "
-        f"{published_error} | {_mean_sd(s['baseline_error'])} ({nn_error}) | "
+        f"{len(s['seeds'])} | {mean_sd(s['test_error'])} | {100 * max(s['test_error']):.2f} | "
+        f"{published_error} | {mean_sd(s['baseline_error'])} ({nn_error}) | "
         f"{np.mean(s['test_ece']):.3f} ({np.mean(s.get('baseline_ece', [np.nan])):.3f}) | "
         f"{np.mean(s['seconds']) / 60:.1f} |")
   return '\n'.join(lines) + '\n'

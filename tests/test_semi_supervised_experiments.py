@@ -58,6 +58,10 @@ def test_m2_and_m1m2_single_runs(trained_run, small_mnist, tmp_path):
   results = json.loads((run_dir / 'results.json').read_text())
   error = 100 * results['test_error_at_best_validation']
   assert f'| m1m2 | 100 | vae | 1 | 1 | {error:.2f} | {error:.2f} |' in stdout
+  [curve] = json.loads((tmp_path / 'm1m2' / 'curves_m1m2_n100.json').read_text())
+  assert (curve['seed'], curve['num_epochs'], curve['epoch'][-1]) == (0, 1, 1)
+  assert curve['test_error'][-1] == results['test_error']
+  assert curve['seconds'] == results['train_seconds']
   run = vaejax.load(run_dir)
   test = datasets.load(small_mnist['dataset'], small_mnist['data_dir'])
   assert np.mean(run.classify(test.test_images / 255.0) != test.test_labels) == pytest.approx(
@@ -173,3 +177,40 @@ def test_results_of_several_folders_make_one_table(tmp_path):
   error = _run('semi_supervised_results.py', f'--results={tmp_path}/none.json',
                f'--out={out_file}', folder='scripts', returncode=1)
   assert error.strip().splitlines()[-1] == f'error: {tmp_path}/none.json is not a results.json file'
+
+
+def _curve(seed, seconds, errors):
+  """A curves file's draw evaluated every 5 epochs: errors is [(validation, test)] per
+  evaluation."""
+  return {'seed': seed, 'seconds': seconds, 'settings': 's', 'num_epochs': 5 * len(errors),
+          'epoch': [5 * (i + 1) for i in range(len(errors))],
+          'validation_error': [v for v, _ in errors], 'test_error': [t for _, t in errors]}
+
+
+def test_budget_compares_at_the_same_updates_and_the_same_time(tmp_path):
+  """The run (40 epochs at 10 s each) against a reference of 200 epochs at 3 s each: the
+  reference's best validation error by epoch 40, then by epoch 133 (400 s), never its later
+  minimum; draws in one file only are left out; a reference too short is a one-line error."""
+  run = [_curve(seed, 400.0, [(0.3, 0.3)] * 7 + [(0.1, test)])
+         for seed, test in ((0, 0.10), (1, 0.12), (2, 0.5))]
+  reference = []
+  for seed, at_35, at_130 in ((0, 0.13, 0.08), (1, 0.15, 0.07)):
+    errors = [(0.4, 0.4)] * 40
+    errors[6], errors[25], errors[37] = (0.2, at_35), (0.15, at_130), (0.01, 0.01)
+    reference.append(_curve(seed, 600.0, errors))
+  for name, curves in (('run', run), ('reference', reference)):
+    (tmp_path / f'{name}.json').write_text(json.dumps(curves))
+  out = _run('semi_supervised_budget.py', f'--run=IWAE K=5={tmp_path}/run.json',
+             f'--reference=K=1={tmp_path}/reference.json', f'--out={tmp_path}/k.md',
+             folder='scripts')
+  assert out == (tmp_path / 'k.md').read_text()
+  rows = out.splitlines()[2:]
+  assert rows[0] == '| 0 | 40 | 10.00 | 13.00 | 133 | 8.00 |'
+  assert rows[1] == '| 1 | 40 | 12.00 | 15.00 | 133 | 7.00 |'
+  assert rows[2] == '| mean ± sd | | 11.00 ± 1.41 | 14.00 ± 1.41 | | 7.50 ± 0.71 |'
+  assert rows[3] == '| IWAE K=5 minus K=1 | | | -3.00 ± 0.00 | | 3.50 ± 2.12 |'
+  error = _run('semi_supervised_budget.py', f'--run=IWAE K=5={tmp_path}/run.json',
+               f'--reference=K=1={tmp_path}/reference.json', f'--out={tmp_path}/k.md',
+               '--seconds_ratio=6', folder='scripts', returncode=1)
+  assert error.strip().splitlines()[-1] == (
+      'error: draw 0: the reference trained 200 epochs, fewer than the 240 compared')
