@@ -88,9 +88,10 @@ def test_features_probe_beside_pixels(trained_run):
 def test_m2_benchmark_times_the_step_beside_the_plain_step():
   """The released batching (the parts batching runs the same code; its loss is golden-tested)."""
   out = _run('benchmark_m2.py', '--seconds=0.1', '--steps_per_call=3', '--hidden_units=16',
-             '--batch_size=10', '--labelled_batch_size=1', '--weighting=images', folder='scripts')
+             '--batch_size=10', '--labelled_batch_size=1', '--weighting=images',
+             '--num_samples=3', folder='scripts')
   result = json.loads(out.strip().splitlines()[-1])
-  assert result['weighting'] == 'images'
+  assert (result['weighting'], result['num_samples']) == ('images', 3)
   assert result['examples_per_s'] > 0 and result['plain_examples_per_s'] > 0
   assert result['ratio'] == result['examples_per_s'] / result['plain_examples_per_s']
 
