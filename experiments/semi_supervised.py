@@ -106,7 +106,7 @@ def m1_probe(config, run_dir: pathlib.Path) -> dict:
         m1.model, m1.params, dataset.train_images / 255.0, s.unlabelled, analysis_key,
         config.m1_layers, config.m1_binarizations, config.m1_scaling)
     result = features.probe(feature_map, dataset, s, analysis_key)
-    return {**result, 'seconds': time.monotonic() - start}
+    return {**result, 'seconds': time.monotonic() - start, 'machine': runs.cpu()}
   return _cached(run_dir / PROBE_FILE, key, compute)
 
 
@@ -133,7 +133,8 @@ def train_one(config, run_dir: pathlib.Path) -> dict:
           'last_test_error': results['test_error'],
           'validation_error': results['best_validation_error'],
           'test_ece': results['test_ece_at_best_validation'], 'nll': results['nll'],
-          'seconds': results['train_seconds']}
+          'seconds': results['train_seconds'],
+          'machine': runs.read_run_info(run_dir)['environment'].get('cpu')}
 
 
 def draw_settings(config, run_dir: pathlib.Path) -> str:
@@ -171,7 +172,8 @@ def main(argv):
   m1 = _MODEL.value == 'm1'
   summary = {'model': _MODEL.value, 'dataset': config.dataset, 'num_labels': config.num_labels,
              'objective': '-' if m1 else config.objective, 'k': 0 if m1 else config.num_samples,
-             'seeds': [r.pop('seed') for r in rows], **{k: [r[k] for r in rows] for k in rows[0]}}
+             'seeds': [r.pop('seed') for r in rows],
+             **{k: [r.get(k) for r in rows] for k in rows[0]}}
   print(semi_supervised_tables.markdown_table([summary]), end='')
   if seeds is not None:
     semi_supervised_tables.record(workdir, summary)

@@ -1,9 +1,9 @@
 """The results files of semi-supervised runs: results.json and its markdown table.
 
 A summary is one row: a model, dataset, number of labels, objective and K, with per-draw lists
-(seeds, test_error, baseline_error, test_ece, seconds, settings, ...), as
+(seeds, test_error, baseline_error, test_ece, seconds, settings, machine, ...), as
 experiments/semi_supervised.py writes them; `settings` (a hash per draw) says which rows of
-different files are draws of one setting.
+different files are draws of one setting, `machine` the CPU each draw ran on.
 """
 
 import hashlib
@@ -45,17 +45,19 @@ def settings_hash(config: ml_collections.ConfigDict,
 def merge(rows: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
   """(source, summary) rows of the same KEY and settings_hash (one for all their draws) as one
   row, their draws together and their sources joined by '+': runs of one setting made in
-  different sessions. A draw in two of them must have the same numbers (else a UserError);
-  it counts once. Rows without settings stay as they are."""
+  different sessions. A draw in two of them counts once (the first); on the same machine
+  (`machine`, the CPU a draw ran on: XLA rounds differently on others) it must have the same
+  numbers, else a UserError. Rows without settings stay as they are."""
   merged, index = [], {}
   for source, summary in rows:
+    summary = {k: (list(v) if isinstance(v, list) else v) for k, v in summary.items()}
+    summary.setdefault('machine', [None] * len(summary['seeds']))  # Not recorded before.
     hashes = set(summary.get('settings', [None]))
     group = (tuple(summary[k] for k in KEY), hashes.pop()) if len(hashes) == 1 else None
     if group is None or group[1] is None or group not in index:
       if group is not None and group[1] is not None:
         index[group] = len(merged)
-      merged.append((source, {k: (list(v) if isinstance(v, list) else v)
-                              for k, v in summary.items()}))
+      merged.append((source, summary))
       continue
     first_source, first = merged[index[group]]
     per_draw = [k for k, v in first.items() if isinstance(v, list) and k != 'seeds']
@@ -64,10 +66,13 @@ def merge(rows: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
     for i, seed in enumerate(summary['seeds']):
       if seed in first['seeds']:
         j = first['seeds'].index(seed)
+        if first['machine'][j] is None or first['machine'][j] != summary['machine'][i]:
+          continue
         for k in REPRODUCED:
           if k in first and first[k][j] != summary[k][i]:
             raise UserError(f'draw {seed} of {first_source} and {source} differs in {k} '
-                            f'({first[k][j]} against {summary[k][i]}) under the same settings')
+                            f'({first[k][j]} against {summary[k][i]}) under the same settings '
+                            f'on the same machine ({first["machine"][j]})')
         continue
       first['seeds'].append(seed)
       for k in per_draw:

@@ -4,6 +4,7 @@ import json
 import logging
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -57,7 +58,8 @@ def test_load_needs_no_dataset_and_warns_about_other_versions(trained_run, tmp_p
   info = json.loads((workdir / runs.RUN_INFO_FILE).read_text())
   assert info['image_shape'] == [28, 28, 1]
   info['environment']['versions']['jax'] = '0.4.0'
-  info['environment']['cpu_cores'] = 64  # On CPU the core count changes the numbers too.
+  # On CPU the core count and the CPU's vector extensions change the numbers too.
+  info['environment']['cpu_cores'], info['environment']['cpu'] = 64, 'Other CPU, avx512f'
   (workdir / runs.RUN_INFO_FILE).write_text(json.dumps(info))
   with caplog.at_level(logging.WARNING):
     run = vaejax.load(workdir)
@@ -66,13 +68,25 @@ def test_load_needs_no_dataset_and_warns_about_other_versions(trained_run, tmp_p
   cores = len(os.sched_getaffinity(0))
   assert len(warnings) == 1 and f'jax 0.4.0 -> {jax.__version__}' in warnings[0]
   assert f'cpu_cores 64 -> {cores}' in warnings[0]
-  del info['environment']['cpu_cores']  # A run from before the core count was recorded.
+  assert f'cpu Other CPU, avx512f -> {runs.cpu()}' in warnings[0]
+  # A run from before the core count and the CPU were recorded.
+  del info['environment']['cpu_cores'], info['environment']['cpu']
   (workdir / runs.RUN_INFO_FILE).write_text(json.dumps(info))
   caplog.clear()
   with caplog.at_level(logging.WARNING):
     vaejax.load(workdir)
   warnings = [r.getMessage() for r in caplog.records if 'other versions' in r.getMessage()]
-  assert len(warnings) == 1 and 'cpu_cores' not in warnings[0]
+  assert len(warnings) == 1 and 'cpu_cores' not in warnings[0] and 'cpu ' not in warnings[0]
+
+
+def test_cpu_names_the_model_and_the_widest_vector_extension():
+  """On this machine's /proc/cpuinfo: the widest extension it lists, none wider."""
+  model, extension = runs.cpu().rsplit(', ', 1)
+  flags = pathlib.Path('/proc/cpuinfo').read_text()
+  has = lambda name: re.search(rf'\b{name}\b', flags) is not None
+  assert model and extension in runs.CPU_EXTENSIONS and has(extension)
+  assert not any(has(wider)
+                 for wider in runs.CPU_EXTENSIONS[:runs.CPU_EXTENSIONS.index(extension)])
 
 
 def test_a_run_without_run_json_reads_its_shape_from_its_data(trained_run, tmp_path):

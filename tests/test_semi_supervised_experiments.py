@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import vaejax
+from vaejax import runs
 from vaejax.configs import m1 as m1_config
 from vaejax.configs import semi_supervised
 from vaejax.data import datasets
@@ -33,6 +34,7 @@ def test_m1_over_two_label_draws_writes_results(trained_run, small_mnist, tmp_pa
   [summary] = json.loads((tmp_path / 'results.json').read_text())
   assert summary['seeds'] == [0, 1] and len(summary['test_error']) == 2
   assert len(set(summary['settings'])) == 1  # two draws of one setting
+  assert summary['machine'] == [runs.cpu()] * 2
   assert all(0 <= e < 0.9 for e in summary['test_error'] + summary['baseline_error'])
   assert (tmp_path / 'm1_n100_seed1' / 'probe.json').exists()
 
@@ -62,6 +64,8 @@ def test_m2_and_m1m2_single_runs(trained_run, small_mnist, tmp_path):
   assert (curve['seed'], curve['num_epochs'], curve['epoch'][-1]) == (0, 1, 1)
   assert curve['test_error'][-1] == results['test_error']
   assert curve['seconds'] == results['train_seconds']
+  [summary] = json.loads((tmp_path / 'm1m2' / 'results.json').read_text())
+  assert summary['machine'] == [runs.cpu()]  # The CPU in the run's run.json.
   run = vaejax.load(run_dir)
   test = datasets.load(small_mnist['dataset'], small_mnist['data_dir'])
   assert np.mean(run.classify(test.test_images / 255.0) != test.test_labels) == pytest.approx(
@@ -145,13 +149,23 @@ def test_draws_of_one_setting_in_several_folders_make_one_row(tmp_path):
                             '| 4.00 |')
   assert rows[1].startswith('| c_other | m1m2 | 100 | vae | 1 | 1 | 5.00 | 5.00 |')
   assert len(rows) == 2
+  # Draw 1 again with other numbers: counted once (the first) where it ran on another CPU
+  # (or one not recorded), a one-line error where it ran on the same.
   folders['b_session2'][0]['test_error'][1] = 0.025
-  (tmp_path / 'b_session2' / 'results.json').write_text(json.dumps(folders['b_session2']))
-  error = _run('semi_supervised_results.py', f'--results={results}',
-               f'--out={tmp_path}/table1.md', folder='scripts', returncode=1)
-  assert error.strip().splitlines()[-1] == (
-      'error: draw 1 of a_session1 and b_session2 differs in test_error (0.02 against 0.025) '
-      'under the same settings')
+  for machines, error in (([None, 'X, avx2'], None), (['X, avx512f', 'X, avx2'], None),
+                          (['X, avx2', 'X, avx2'], 'error: draw 1 of a_session1 and b_session2 '
+                           'differs in test_error (0.02 against 0.025) under the same settings '
+                           'on the same machine (X, avx2)')):
+    folders['a_session1'][0]['machine'] = [None, machines[0]]
+    folders['b_session2'][0]['machine'] = [None, machines[1]]
+    for folder in ('a_session1', 'b_session2'):
+      (tmp_path / folder / 'results.json').write_text(json.dumps(folders[folder]))
+    out = _run('semi_supervised_results.py', f'--results={results}',
+               f'--out={tmp_path}/table1.md', folder='scripts', returncode=0 if error is None else 1)
+    if error is None:
+      assert '| a_session1+b_session2 | m1m2 | 100 | vae | 1 | 3 | 3.00 ± 1.00 | 4.00 |' in out
+    else:
+      assert out.strip().splitlines()[-1] == error
 
 
 def test_results_of_several_folders_make_one_table(tmp_path):

@@ -136,22 +136,44 @@ def prepare_workdir(workdir: str | os.PathLike, config: ml_collections.ConfigDic
     config_path.write_text(json.dumps(new, indent=2, sort_keys=True) + '\n')
 
 
+# The CPU's widest vector extensions, widest first: XLA compiles CPU programs for the host's,
+# and two of them round differently (the same run's numbers differ after ~8 digits).
+CPU_EXTENSIONS = ('avx512f', 'avx2', 'avx', 'sse4_2', 'sve', 'asimd')
+
+
+def cpu() -> str:
+  """The host CPU's model and widest vector extension, e.g. 'AMD EPYC, avx2' (from
+  /proc/cpuinfo; platform.processor() where there is none)."""
+  try:
+    lines = pathlib.Path('/proc/cpuinfo').read_text().splitlines()
+  except OSError:
+    return platform.processor() or platform.machine()
+  field = lambda *names: next((line.split(':', 1)[1].strip() for line in lines
+                               if line.split(':', 1)[0].strip() in names), '')
+  flags = set(field('flags', 'Features').split())
+  widest = next((f for f in CPU_EXTENSIONS if f in flags), 'none')
+  return f'{field("model name", "CPU part") or platform.machine()}, {widest}'
+
+
 def environment() -> dict:
   """The versions of Python and of the packages that decide a run's numbers, and the devices.
-  On CPU the number of cores the process may use decides them too (XLA splits work by it)."""
+  On CPU the number of cores the process may use and the CPU decide them too (XLA splits work
+  by the cores and vectorizes for the CPU)."""
   versions = {name: importlib.metadata.version(name) for name in PACKAGES}
   return {'versions': {'python': platform.python_version(), **versions},
           'backend': jax.default_backend(), 'device_kind': jax.devices()[0].device_kind,
-          'cpu_cores': len(os.sched_getaffinity(0))}
+          'cpu_cores': len(os.sched_getaffinity(0)), 'cpu': cpu()}
 
 
 def _differences(old: dict, new: dict) -> list[str]:
+  on_cpu = ('cpu_cores', 'cpu')
   flat = lambda d: {**d['versions'], 'backend': d['backend'], 'device_kind': d['device_kind'],
-                    'cpu_cores': d.get('cpu_cores')}
+                    **{k: d.get(k) for k in on_cpu}}
   old, new = flat(old), flat(new)
-  # Not compared for runs from before it was recorded, nor off CPU, where it decides nothing.
-  if old['cpu_cores'] is None or new['backend'] != 'cpu':
-    del old['cpu_cores'], new['cpu_cores']
+  # Not compared for runs from before each was recorded, nor off CPU, where they decide nothing.
+  for k in on_cpu:
+    if old[k] is None or new['backend'] != 'cpu':
+      del old[k], new[k]
   return [f'{k} {old.get(k)} -> {new.get(k)}' for k in sorted(old.keys() | new.keys())
           if old.get(k) != new.get(k)]
 
