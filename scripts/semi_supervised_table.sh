@@ -5,8 +5,8 @@
 # runs/ssl_table/*/results.md and results.json (with curves and error-vs-epoch and
 # reliability PNGs), runs/m1/features_*.json (the M1 probe along training). What is already in
 # docs/semi_supervised/ is left out (a session's machine may start without runs/):
-#   1. M2 at 100 labels with the quick config's settings for 200 epochs ($m2_long), draw 4
-#      (draws 0-3 in docs);
+#   1. M2 at 100 labels with the quick config's settings for 200 epochs ($m2_long), draws 3-4
+#      (draws 0-2 in docs);
 #   2. the importance-weighted M2 (IWAE, K = 5), the quick config (40 epochs), draws 1-3: the
 #      200-epoch M2's curves of the same draws (in docs) give K = 1 at the same updates and at
 #      the same time (scripts/semi_supervised_budget.py);
@@ -27,7 +27,7 @@ m2_long=(--config=vaejax/configs/semi_supervised_quick.py --config.num_epochs=20
 m1m2_fast=(--config=vaejax/configs/semi_supervised_m1m2_fast.py --config.hidden_units=500)
 step() { echo "== $(date -u +%FT%TZ) $*"; "$py" "$@" || echo "== failed: $*"; }
 
-step experiments/semi_supervised.py --workdir="$out/m2_grey" --model=m2 --seeds=4 \
+step experiments/semi_supervised.py --workdir="$out/m2_grey" --model=m2 --seeds=3,4 \
     "${m2_long[@]}"
 step experiments/semi_supervised.py --workdir="$out/m2_iwae5" --model=m2 --seeds=1,2,3 \
     --config=vaejax/configs/semi_supervised_quick.py --config.objective=iwae \
