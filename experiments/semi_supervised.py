@@ -134,7 +134,7 @@ def train_one(config, run_dir: pathlib.Path) -> dict:
           'validation_error': results['best_validation_error'],
           'test_ece': results['test_ece_at_best_validation'], 'nll': results['nll'],
           'seconds': results['train_seconds'],
-          'machine': runs.read_run_info(run_dir)['environment'].get('cpu')}
+          'machine': runs.read_run_info(run_dir).get('environment', {}).get('cpu')}
 
 
 def draw_settings(config, run_dir: pathlib.Path) -> str:

@@ -1,8 +1,8 @@
 """A semi-supervised setting against a reference at the same number of updates and the same time.
 
   .venv/bin/python scripts/semi_supervised_budget.py \
-      --run="IWAE K=5=docs/semi_supervised/m2_iwae5_draws012/curves_m2_n100.json" \
-      --reference="ELBO K=1=docs/semi_supervised/m2_grey200_draws012/curves_m2_n100.json" \
+      --run="IWAE K=5=docs/semi_supervised/m2_iwae5_draws123/curves_m2_n100.json" \
+      --reference="ELBO K=1=docs/semi_supervised/m2_grey200_draws123/curves_m2_n100.json" \
       --out=docs/semi_supervised/k5_vs_k1.md
 
 Reads the curves_<name>.json files experiments/semi_supervised.py --seeds=... writes (each

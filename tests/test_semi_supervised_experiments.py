@@ -161,7 +161,8 @@ def test_draws_of_one_setting_in_several_folders_make_one_row(tmp_path):
     for folder in ('a_session1', 'b_session2'):
       (tmp_path / folder / 'results.json').write_text(json.dumps(folders[folder]))
     out = _run('semi_supervised_results.py', f'--results={results}',
-               f'--out={tmp_path}/table1.md', folder='scripts', returncode=0 if error is None else 1)
+               f'--out={tmp_path}/table1.md', folder='scripts',
+               returncode=0 if error is None else 1)
     if error is None:
       assert '| a_session1+b_session2 | m1m2 | 100 | vae | 1 | 3 | 3.00 ± 1.00 | 4.00 |' in out
     else:
