@@ -1,11 +1,12 @@
-"""M1: how well a trained VAE's latent means classify with few labels (a linear probe).
+"""M1: how well a trained VAE's features classify with few labels (a probe).
 
   python experiments/features.py --workdir=runs/iwae_k5 --num_labels=100
 
 Fits multinomial logistic regression and an MLP (chosen on the last 10,000 training images)
 on the posterior means E_q[z | x] of num_labels labelled training images (num_labels / C per
-class, a draw fixed by --seed and N, the same as the semi-supervised runs'), and the same
-classifiers on the raw pixels of the same images; prints both test errors and writes them to
+class, a draw fixed by --seed and N, the same as the semi-supervised runs'), the same
+classifiers on the activations of the encoder's last hidden layer (MLP encoders) and on the
+raw pixels of the same images; prints the test errors and writes them to
 WORKDIR/features_n<N>_seed<S>_step<STEP>_<SCALING>_b<BINARIZATIONS>[_logistic].json
 (--classifiers=logistic: logistic regression only). With the 10-epoch run of
 vaejax/configs/quick.py and 100 labels, expect about 30% against the pixels' 25%: its latent
@@ -64,6 +65,14 @@ def main(argv):
   rows['latent means'] = features.probe(feature_map, dataset, s, key, hiddens)
   rows['latent means']['units'] = int(feature_map.units.size)
   rows['latent means']['seconds'] = time.monotonic() - start
+  if not run.model.conv_channels and run.model.encoder_hidden[0]:
+    start = time.monotonic()
+    hidden = lambda images: features.encoder_hidden(run.model, run.params, images / 255.0)
+    rows['encoder hidden layer'] = classifiers.probe(
+        hidden(dataset.train_images), dataset.train_labels, hidden(dataset.test_images),
+        dataset.test_labels, s, key, hiddens)
+    rows['encoder hidden layer']['units'] = run.model.encoder_hidden[0][-1]
+    rows['encoder hidden layer']['seconds'] = time.monotonic() - start
   start = time.monotonic()
   rows['pixels'] = classifiers.probe(dataset.train_images / 255.0, dataset.train_labels,
                                      dataset.test_images / 255.0, dataset.test_labels, s, key,

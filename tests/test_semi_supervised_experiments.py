@@ -83,10 +83,13 @@ def test_features_probe_beside_pixels(trained_run):
   workdir, _ = trained_run
   stdout = _run('features.py', f'--workdir={workdir}', '--num_labels=50', '--num_validation=1000',
                 '--classifiers=logistic')
-  assert '| latent means | 50 |' in stdout and '| pixels | 50 |' in stdout
+  for name in ('latent means', 'encoder hidden layer', 'pixels'):
+    assert f'| {name} | 50 |' in stdout
   [path] = workdir.glob('features_n50_seed0_step*_standardized_b0_logistic.json')
   rows = json.loads(path.read_text())
   assert 0 <= rows['latent means']['test_error'] < 0.9
+  assert rows['encoder hidden layer']['units'] == vaejax.load(workdir).model.encoder_hidden[0][-1]
+  assert 0 <= rows['encoder hidden layer']['test_error'] < 0.9
 
 
 def test_m2_benchmark_times_the_step_beside_the_plain_step():

@@ -149,6 +149,25 @@ def test_standardized_features_against_a_hand_computation():
   np.testing.assert_allclose(released(grey), mean[:, released_units], rtol=1e-4, atol=1e-6)
 
 
+def test_encoder_hidden_layer_against_a_hand_computation():
+  """The last hidden layer of a two-hidden-layer encoder, and a one-line error for a conv
+  encoder."""
+  model = vae.make_model('one_layer', 3, (2, 2, 1), hidden=(5, 6), activation='softplus')
+  params = jax.device_get(model.init(jax.random.key(0), jnp.full(4, 0.4)))
+  grey = np.asarray(jax.random.uniform(jax.random.key(1), (1500, 4)))
+  net = params['encoder']['z1']
+  h = grey.astype(np.float64)
+  for layer in ('Dense_0', 'Dense_1'):
+    h = np.logaddexp(0, h @ net[layer]['kernel'] + net[layer]['bias'])
+  got = features.encoder_hidden(model, params, grey)
+  assert got.shape == (1500, 6)  # Two batches of features.BATCH.
+  np.testing.assert_allclose(got, h, rtol=1e-5, atol=1e-6)
+  conv = vae.make_model('conv', 3, (28, 28, 1))
+  with pytest.raises(UserError, match='needs an MLP encoder'):
+    features.encoder_hidden(conv, conv.init(jax.random.key(0), jnp.full(784, 0.4)),
+                            np.zeros((1, 784)))
+
+
 def test_features_over_binarizations_are_the_mixture_moments():
   """q's moments averaged over binarizations against the exact mixture over all 16 binary
   images of 4 pixels, within 5 standard errors of the 4000 draws."""

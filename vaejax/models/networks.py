@@ -12,7 +12,8 @@ MNIST_SHAPE = (28, 28, 1)
 
 class MLP(nn.Module):
   """Hidden layers (tanh unless told otherwise), then a linear output; Glorot-uniform
-  weights (output_kernel_init for the output's), zero biases."""
+  weights (output_kernel_init for the output's), zero biases. With last_hidden=True, the
+  last hidden layer's activations instead of the output."""
   hidden: Sequence[int]
   features: int
   output_bias_init: Any = nn.initializers.zeros
@@ -20,9 +21,11 @@ class MLP(nn.Module):
   activation: Callable[[jax.Array], jax.Array] = jnp.tanh
 
   @nn.compact
-  def __call__(self, h: jax.Array) -> jax.Array:
+  def __call__(self, h: jax.Array, last_hidden: bool = False) -> jax.Array:
     init = nn.initializers.glorot_uniform()
     for width in self.hidden:
       h = self.activation(nn.Dense(width, kernel_init=init)(h))
+    if last_hidden:
+      return h
     return nn.Dense(self.features, kernel_init=self.output_kernel_init,
                     bias_init=self.output_bias_init)(h)

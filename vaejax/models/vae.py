@@ -198,6 +198,12 @@ class VAE:
       h = layers[-1][0]
     return layers
 
+  def hidden_features(self, params: Params, x: ArrayLike) -> jax.Array:
+    """The activations [H] of the last hidden layer of q(z_1 | x)'s MLP, x [D] in [0, 1]."""
+    if self.conv_channels or not self.encoder_hidden[0]:
+      raise UserError('the encoder\'s hidden layer needs an MLP encoder with a hidden layer')
+    return self._encoder_net(0).apply({'params': params['encoder']['z1']}, x, last_hidden=True)
+
   def encode(self, params: Params, x: ArrayLike) -> tuple[jax.Array, jax.Array]:
     """(mean, std) of q(z_L | x) for an image x [D] in [0, 1] (lower layers fed their means)."""
     return self.encode_layers(params, x)[-1]

@@ -13,7 +13,8 @@ mean + std * eps (Kingma et al.'s released code). Two choices, measured in the R
   RELEASED_UNIT_IMAGES unlabelled images exceeds 0.1, unscaled.
 
 For two stochastic layers, `layers='top'` gives q(z_L | x) with the lower layers at their
-means, `layers='all'` every layer side by side.
+means, `layers='all'` every layer side by side. `encoder_hidden` gives the other features a
+probe can read: the activations of the last hidden layer of q(z_1 | x)'s MLP.
 """
 
 import functools
@@ -66,6 +67,18 @@ def posterior_moments(model: VAE, params: Params, images: np.ndarray, key: jax.A
                     binarizations,
                     keys[i:i + BATCH]) for i in range(0, len(images), BATCH)]
   return tuple(np.concatenate([np.asarray(p[j]) for p in parts]) for j in (0, 1))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _encoder_hidden(model: VAE, params: Params, images: jax.Array) -> jax.Array:
+  return jax.vmap(lambda x: model.hidden_features(params, x))(images)
+
+
+def encoder_hidden(model: VAE, params: Params, images: np.ndarray) -> np.ndarray:
+  """The last hidden layer [N, H] of q(z_1 | x)'s MLP for grey images [N, D] in [0, 1]."""
+  return np.concatenate([
+      np.asarray(_encoder_hidden(model, params, jnp.asarray(images[i:i + BATCH], jnp.float32)))
+      for i in range(0, len(images), BATCH)])
 
 
 class FeatureMap(NamedTuple):
