@@ -2,11 +2,12 @@
 
   .venv/bin/python scripts/semi_supervised_budget.py \
       --run="IWAE K=5=docs/semi_supervised/m2_iwae5_draws123/curves_m2_n100.json" \
-      --reference="ELBO K=1=docs/semi_supervised/m2_grey200_draws123/curves_m2_n100.json" \
+      --reference="ELBO K=1=docs/semi_supervised/m2_grey200_draws12/curves_m2_n100.json,docs/semi_supervised/m2_grey200_draws34/curves_m2_n100.json" \
       --out=docs/semi_supervised/k5_vs_k1.md
 
 Reads the curves_<name>.json files experiments/semi_supervised.py --seeds=... writes (each
-draw's validation and test error at every evaluation and its training seconds). The run
+draw's validation and test error at every evaluation and its training seconds); a label's
+draws may come from several files, comma-separated. The run
 trained E epochs; the reference trained longer, at a rate that does not depend on its length
 (a constant rate: its first E epochs are a run of E epochs). For each label draw in both, each
 error is the test error at the least validation error among the evaluations a budget allows:
@@ -30,7 +31,7 @@ import semi_supervised_tables  # pylint: disable=g-import-not-at-top
 from vaejax.errors import UserError
 
 _RUN = flags.DEFINE_string('run', None, 'label=curves file of the setting.', required=True)
-_REFERENCE = flags.DEFINE_string('reference', None, 'label=curves file of the reference, '
+_REFERENCE = flags.DEFINE_string('reference', None, 'label=curves file(s) of the reference, '
                                  'trained longer.', required=True)
 _SECONDS_RATIO = flags.DEFINE_float('seconds_ratio', None, 'Seconds per epoch of the run over '
                                     "the reference's (default: from the files' seconds).")
@@ -38,13 +39,19 @@ _OUT = flags.DEFINE_string('out', None, 'The markdown file to write.', required=
 
 
 def read_curves(text: str) -> tuple[str, dict[int, dict]]:
-  """label=path -> (label, {seed: curve})."""
-  label, sep, path = text.rpartition('=')
+  """label=path[,path...] -> (label, {seed: curve})."""
+  label, sep, paths = text.rpartition('=')
   if not sep or not label:
     raise UserError(f'expected label=curves file, got {text!r}')
-  if not pathlib.Path(path).is_file():
-    raise UserError(f'{path} is not a curves file')
-  return label, {curve['seed']: curve for curve in json.loads(pathlib.Path(path).read_text())}
+  curves = {}
+  for path in paths.split(','):
+    if not pathlib.Path(path).is_file():
+      raise UserError(f'{path} is not a curves file')
+    for curve in json.loads(pathlib.Path(path).read_text()):
+      if curve['seed'] in curves:
+        raise UserError(f'draw {curve["seed"]} of {label!r} is in two curves files')
+      curves[curve['seed']] = curve
+  return label, curves
 
 
 def error_within(curve: dict, last_epoch: float) -> float:

@@ -209,7 +209,8 @@ def _curve(seed, seconds, errors):
 def test_budget_compares_at_the_same_updates_and_the_same_time(tmp_path):
   """The run (40 epochs at 10 s each) against a reference of 200 epochs at 3 s each: the
   reference's best validation error by epoch 40, then by epoch 133 (400 s), never its later
-  minimum; draws in one file only are left out; a reference too short is a one-line error."""
+  minimum; draws in one file only are left out; the reference's draws read from two files; a
+  reference too short, or a draw in two of its files, is a one-line error."""
   run = [_curve(seed, 400.0, [(0.3, 0.3)] * 7 + [(0.1, test)])
          for seed, test in ((0, 0.10), (1, 0.12), (2, 0.5))]
   reference = []
@@ -217,19 +218,22 @@ def test_budget_compares_at_the_same_updates_and_the_same_time(tmp_path):
     errors = [(0.4, 0.4)] * 40
     errors[6], errors[25], errors[37] = (0.2, at_35), (0.15, at_130), (0.01, 0.01)
     reference.append(_curve(seed, 600.0, errors))
-  for name, curves in (('run', run), ('reference', reference)):
+  for name, curves in (('run', run), ('ref0', reference[:1]), ('ref1', reference[1:])):
     (tmp_path / f'{name}.json').write_text(json.dumps(curves))
-  out = _run('semi_supervised_budget.py', f'--run=IWAE K=5={tmp_path}/run.json',
-             f'--reference=K=1={tmp_path}/reference.json', f'--out={tmp_path}/k.md',
-             folder='scripts')
+  references = f'--reference=K=1={tmp_path}/ref0.json,{tmp_path}/ref1.json'
+  out = _run('semi_supervised_budget.py', f'--run=IWAE K=5={tmp_path}/run.json', references,
+             f'--out={tmp_path}/k.md', folder='scripts')
   assert out == (tmp_path / 'k.md').read_text()
   rows = out.splitlines()[2:]
   assert rows[0] == '| 0 | 40 | 10.00 | 13.00 | 133 | 8.00 |'
   assert rows[1] == '| 1 | 40 | 12.00 | 15.00 | 133 | 7.00 |'
   assert rows[2] == '| mean ± sd | | 11.00 ± 1.41 | 14.00 ± 1.41 | | 7.50 ± 0.71 |'
   assert rows[3] == '| IWAE K=5 minus K=1 | | | -3.00 ± 0.00 | | 3.50 ± 2.12 |'
-  error = _run('semi_supervised_budget.py', f'--run=IWAE K=5={tmp_path}/run.json',
-               f'--reference=K=1={tmp_path}/reference.json', f'--out={tmp_path}/k.md',
-               '--seconds_ratio=6', folder='scripts', returncode=1)
+  error = _run('semi_supervised_budget.py', f'--run=IWAE K=5={tmp_path}/run.json', references,
+               f'--out={tmp_path}/k.md', '--seconds_ratio=6', folder='scripts', returncode=1)
   assert error.strip().splitlines()[-1] == (
       'error: draw 0: the reference trained 200 epochs, fewer than the 240 compared')
+  error = _run('semi_supervised_budget.py', f'--run=IWAE K=5={tmp_path}/run.json',
+               f'--reference=K=1={tmp_path}/ref0.json,{tmp_path}/ref0.json',
+               f'--out={tmp_path}/k.md', folder='scripts', returncode=1)
+  assert error.strip().splitlines()[-1] == "error: draw 0 of 'K=1' is in two curves files"
