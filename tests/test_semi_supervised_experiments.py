@@ -237,3 +237,31 @@ def test_budget_compares_at_the_same_updates_and_the_same_time(tmp_path):
                f'--reference=K=1={tmp_path}/ref0.json,{tmp_path}/ref0.json',
                f'--out={tmp_path}/k.md', folder='scripts', returncode=1)
   assert error.strip().splitlines()[-1] == "error: draw 0 of 'K=1' is in two curves files"
+
+
+def test_features_table_orders_the_probes_by_step_with_their_lead_over_pixels(tmp_path):
+  """Two hand-made probe files (the later step written first, the earlier without the hidden
+  layer's row): rows by step, epochs from metrics.jsonl, leads as pixels minus input; a folder
+  that is not a run is a one-line error."""
+  records = [{'split': 'train', 'step': 100 * e, 'epoch': e, 'loss': 1.0} for e in (1, 2, 3)]
+  (tmp_path / 'metrics.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in records))
+  probe = lambda error, units=None: {'classifier': 'logistic', 'test_error': error,
+                                     **({'units': units} if units else {})}
+  (tmp_path / 'features_n100_seed0_step300_released_b0_logistic.json').write_text(json.dumps(
+      {'latent means': probe(0.26, 18), 'encoder hidden layer': probe(0.19, 500),
+       'pixels': probe(0.245)}))
+  (tmp_path / 'features_n100_seed0_step100_released_b8.json').write_text(json.dumps(
+      {'latent means': probe(0.30, 50), 'pixels': probe(0.25)}))
+  out = _run('features_table.py', f'--workdir={tmp_path}', f'--out={tmp_path}/t.md',
+             folder='scripts')
+  rows = out.splitlines()[2:]
+  assert rows == [
+      '| 1 | 100 | 0 | released | 8 | both | 30.00 (logistic, 50 units; -5.00) | - | '
+      '25.00 (logistic) |',
+      '| 3 | 100 | 0 | released | 0 | logistic | 26.00 (logistic, 18 units; -1.50) | '
+      '19.00 (logistic, 500 units; 5.50) | 24.50 (logistic) |']
+  assert [r['epoch'] for r in json.loads((tmp_path / 't.json').read_text())] == [1, 3]
+  error = _run('features_table.py', f'--workdir={tmp_path}/none', f'--out={tmp_path}/t.md',
+               folder='scripts', returncode=1)
+  assert error.strip().splitlines()[-1] == (
+      f'error: {tmp_path}/none is not a run directory (no metrics.jsonl)')
