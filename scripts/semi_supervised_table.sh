@@ -6,12 +6,13 @@
 # reliability PNGs), runs/m1/features_*.json (the M1 probe along training). What is already in
 # docs/semi_supervised/ is left out (a session's machine may start without runs/):
 #   1. M2 at 100 labels with the quick config's settings for 200 epochs ($m2_long), draws 3-4
-#      (draws 0-2 in docs);
+#      (draws 0-3 in docs; a finished draw is skipped);
 #   2. the importance-weighted M2 (IWAE, K = 5), the quick config (40 epochs), draws 1-3: the
 #      200-epoch M2's curves of the same draws (in docs) give K = 1 at the same updates and at
 #      the same time (scripts/semi_supervised_budget.py);
-#   3. M1 (vaejax/configs/m1.py) into runs/m1, and the logistic probe of its features at every
-#      kept checkpoint (100 labels, draw 0);
+#   3. M1 (vaejax/configs/m1.py) into runs/m1, and the logistic probe of its features (latent
+#      means, the encoder's hidden layer) at every kept checkpoint (100 labels, draw 0), gathered
+#      in runs/m1/probe_table.md;
 #   4. M1 + M2 (semi_supervised_m1m2_fast.py, 500 hidden units) at 600, 1000 and 3000 labels,
 #      draw 0 of each, then draws 0-4 of each (at 100 labels in docs);
 #   5. M2 ($m2_long, 500 hidden units) at 600, 1000 and 3000 labels, draw 0;
@@ -39,6 +40,7 @@ for checkpoint in $(ls runs/m1/checkpoints 2>/dev/null | sort -n); do
         --classifiers=logistic
   fi
 done
+step scripts/features_table.py --workdir=runs/m1 --out=runs/m1/probe_table.md
 for seeds in 0 0,1,2,3,4; do  # Draw 0 everywhere first; finished draws are skipped.
   for n in 600 1000 3000; do
     step experiments/semi_supervised.py --workdir="$out/m1m2_fast" --model=m1m2 \
