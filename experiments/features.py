@@ -23,7 +23,6 @@ import vaejax
 import cli
 from vaejax.data import datasets
 from vaejax.models import vae
-from vaejax.semisupervised import classifiers
 from vaejax.semisupervised import features
 from vaejax.semisupervised import splits
 from vaejax.training import trainstate
@@ -65,18 +64,14 @@ def main(argv):
   rows['latent means'] = features.probe(feature_map, dataset, s, key, hiddens)
   rows['latent means']['units'] = int(feature_map.units.size)
   rows['latent means']['seconds'] = time.monotonic() - start
-  if not run.model.conv_channels and run.model.encoder_hidden[0]:
+  if run.model.has_hidden_features:
     start = time.monotonic()
-    hidden = lambda images: features.encoder_hidden(run.model, run.params, images / 255.0)
-    rows['encoder hidden layer'] = classifiers.probe(
-        hidden(dataset.train_images), dataset.train_labels, hidden(dataset.test_images),
-        dataset.test_labels, s, key, hiddens)
+    hidden = lambda grey: features.encoder_hidden(run.model, run.params, grey)
+    rows['encoder hidden layer'] = features.probe(hidden, dataset, s, key, hiddens)
     rows['encoder hidden layer']['units'] = run.model.encoder_hidden[0][-1]
     rows['encoder hidden layer']['seconds'] = time.monotonic() - start
   start = time.monotonic()
-  rows['pixels'] = classifiers.probe(dataset.train_images / 255.0, dataset.train_labels,
-                                     dataset.test_images / 255.0, dataset.test_labels, s, key,
-                                     hiddens)
+  rows['pixels'] = features.probe(lambda grey: grey, dataset, s, key, hiddens)
   rows['pixels']['seconds'] = time.monotonic() - start
   print(f'| input | labels | classifier | validation error % | test error % | test ECE |\n'
         f'|---|---|---|---|---|---|')

@@ -198,9 +198,14 @@ class VAE:
       h = layers[-1][0]
     return layers
 
+  @property
+  def has_hidden_features(self) -> bool:
+    """Whether q(z_1 | x) is an MLP with a hidden layer (what hidden_features reads)."""
+    return not self.conv_channels and bool(self.encoder_hidden[0])
+
   def hidden_features(self, params: Params, x: ArrayLike) -> jax.Array:
     """The activations [H] of the last hidden layer of q(z_1 | x)'s MLP, x [D] in [0, 1]."""
-    if self.conv_channels or not self.encoder_hidden[0]:
+    if not self.has_hidden_features:
       raise UserError('the encoder\'s hidden layer needs an MLP encoder with a hidden layer')
     return self._encoder_net(0).apply({'params': params['encoder']['z1']}, x, last_hidden=True)
 

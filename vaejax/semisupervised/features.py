@@ -18,7 +18,7 @@ probe can read: the activations of the last hidden layer of q(z_1 | x)'s MLP.
 """
 
 import functools
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -125,9 +125,10 @@ def make_feature_map(model: VAE, params: Params, train_images: np.ndarray,
   return FeatureMap(model, params, key, layers, binarizations, units, shift, scale)
 
 
-def probe(feature_map: FeatureMap, dataset: datasets.Dataset, s, key: jax.Array,
-          hiddens: tuple[tuple[int, ...], ...] = ((), (500,))) -> dict:
-  """classifiers.probe of the feature map's means of the dataset's images (splits s)."""
+def probe(feature_map: Callable[[np.ndarray], np.ndarray], dataset: datasets.Dataset, s,
+          key: jax.Array, hiddens: tuple[tuple[int, ...], ...] = ((), (500,))) -> dict:
+  """classifiers.probe of feature_map (grey images [N, D] in [0, 1] -> [N, F]: a FeatureMap's
+  means, encoder_hidden, or the pixels themselves) of the dataset's images (splits s)."""
   return classifiers.probe(feature_map(dataset.train_images / 255.0), dataset.train_labels,
                            feature_map(dataset.test_images / 255.0), dataset.test_labels, s,
                            key, hiddens)
