@@ -36,6 +36,14 @@ RELEASED_UNIT_IMAGES = 1000
 BATCH = 1000
 
 
+def _in_batches(fn: Callable, images: np.ndarray, *per_image: jax.Array):
+  """fn(images as float32, *per_image) over BATCH images at a time, its outputs (an array or
+  a tuple of arrays, one row per image) concatenated as numpy arrays."""
+  parts = [fn(jnp.asarray(images[i:i + BATCH], jnp.float32), *(a[i:i + BATCH] for a in per_image))
+           for i in range(0, len(images), BATCH)]
+  return jax.tree.map(lambda *rows: np.concatenate([np.asarray(r) for r in rows]), *parts)
+
+
 @functools.partial(jax.jit, static_argnums=(0, 3, 4))
 def _moments(model: VAE, params: Params, images: jax.Array, layers: str, binarizations: int,
              keys: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -63,10 +71,8 @@ def posterior_moments(model: VAE, params: Params, images: np.ndarray, key: jax.A
   if layers not in LAYERS:
     raise UserError(f'unknown feature layers {layers!r}; choose one of {LAYERS}')
   keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(len(images)))
-  parts = [_moments(model, params, jnp.asarray(images[i:i + BATCH], jnp.float32), layers,
-                    binarizations,
-                    keys[i:i + BATCH]) for i in range(0, len(images), BATCH)]
-  return tuple(np.concatenate([np.asarray(p[j]) for p in parts]) for j in (0, 1))
+  return _in_batches(lambda x, k: _moments(model, params, x, layers, binarizations, k),
+                     images, keys)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -76,9 +82,7 @@ def _encoder_hidden(model: VAE, params: Params, images: jax.Array) -> jax.Array:
 
 def encoder_hidden(model: VAE, params: Params, images: np.ndarray) -> np.ndarray:
   """The last hidden layer [N, H] of q(z_1 | x)'s MLP for grey images [N, D] in [0, 1]."""
-  return np.concatenate([
-      np.asarray(_encoder_hidden(model, params, jnp.asarray(images[i:i + BATCH], jnp.float32)))
-      for i in range(0, len(images), BATCH)])
+  return _in_batches(lambda x: _encoder_hidden(model, params, x), images)
 
 
 class FeatureMap(NamedTuple):
