@@ -4,15 +4,15 @@
 # and it continues where it stopped, skipping what is finished. Results:
 # runs/ssl_table/*/results.md and results.json (with curves and error-vs-epoch and
 # reliability PNGs). The runs already in docs/semi_supervised/ are not here (M2 and M1 + M2 at
-# 100 labels, 5 draws each; M1 + M2 at 600 labels with 500 hidden units, at 1000 and 3000 with
-# 300, draw 0 each; the IWAE M2, draws 1-3; the M1 probes). A session's machine may start
-# without runs/, so what needs no M1 comes first:
+# 100 labels, 5 draws each; M1 + M2 at 600 labels (500 hidden units) and 1000 (300, with 1
+# and with 10 labelled images a step), draw 0; the IWAE M2, draws 1-3; the M1 probes). A
+# session's machine may start without runs/, so what needs no M1 comes first:
 #   1. M2 (the quick config's settings for 200 epochs, 300 hidden units: the 100-label row's)
 #      at 600, 1000 and 3000 labels, draw 0 (~35 minutes a draw alone);
 #   2. M1 (vaejax/configs/m1.py) into runs/m1 (~45 minutes), the features of every M1 + M2;
-#   3. M1 + M2 (semi_supervised_m1m2_fast.py, 300 hidden units: the 100-label row's) at 600
-#      labels, draw 0 (beside the 500-unit run in docs), then draws 1-4 at 1000 and 3000 labels
-#      and 0-4 at 600 (~22 minutes a draw).
+#   3. M1 + M2 (semi_supervised_m1m2_fast.py, 300 hidden units: the 100-label row's, with the
+#      released code's N / 100 labelled images a step) at 3000 and 600 labels, draw 0, then
+#      draws 1-4 at 1000, 3000 and 600 labels (~23 minutes a draw).
 set -uo pipefail
 source "$(dirname "$0")/setup_venv.sh"
 export JAX_PLATFORMS=cpu
@@ -27,9 +27,12 @@ for n in 600 1000 3000; do
       "${m2_long[@]}" --config.num_labels="$n"
 done
 step experiments/train.py --workdir=runs/m1 --config=vaejax/configs/m1.py
-step experiments/semi_supervised.py --workdir="$out/m1m2_fast300" --model=m1m2 --seeds=0 \
-    "${m1m2_fast[@]}" --config.num_labels=600
-for n_seeds in 1000:1,2,3,4 3000:1,2,3,4 600:0,1,2,3,4; do  # A finished draw is skipped.
-  step experiments/semi_supervised.py --workdir="$out/m1m2_fast300" --model=m1m2 \
-      --seeds="${n_seeds#*:}" "${m1m2_fast[@]}" --config.num_labels="${n_seeds%%:*}"
+released_batch() {  # The released code's step: N / 100 labelled and 500 - N / 100 unlabelled.
+  echo --config.num_labels="$1" --config.labelled_batch_size=$(($1 / 100)) \
+      --config.batch_size=$((500 - $1 / 100))
+}
+for n_seeds in 3000:0 600:0 1000:1,2,3,4 3000:1,2,3,4 600:1,2,3,4; do  # Finished draws: skipped.
+  n=${n_seeds%%:*} seeds=${n_seeds#*:}  # A folder per draw list: results.json keeps each.
+  step experiments/semi_supervised.py --workdir="$out/m1m2_fast300_l$((n / 100))_${seeds//,/}" \
+      --model=m1m2 --seeds="$seeds" "${m1m2_fast[@]}" $(released_batch "$n")
 done
