@@ -10,9 +10,10 @@
 #   1. M2 (the quick config's settings for 200 epochs, 300 hidden units: the 100-label row's)
 #      at 600, 1000 and 3000 labels, draw 0 (~35 minutes a draw alone);
 #   2. M1 (vaejax/configs/m1.py) into runs/m1 (~45 minutes), the features of every M1 + M2;
-#   3. M1 + M2 (semi_supervised_m1m2_fast.py, 300 hidden units: the 100-label row's, with the
-#      released code's N / 100 labelled images a step) at 3000 and 600 labels, draw 0, then
-#      draws 1-4 at 1000, 3000 and 600 labels (~23 minutes a draw).
+#   3. M1 + M2 (semi_supervised_m1m2_fast.py, 300 hidden units: the 100-label row's, with
+#      N / 100 labelled and 500 - N / 100 unlabelled images a step: each labelled image once an
+#      epoch, as in the released code, whose steps above 100 labels are half the size) at 3000
+#      and 600 labels, draw 0, then draws 1-4 at 1000, 3000 and 600 labels (~23 minutes a draw).
 set -uo pipefail
 source "$(dirname "$0")/setup_venv.sh"
 export JAX_PLATFORMS=cpu
@@ -27,12 +28,12 @@ for n in 600 1000 3000; do
       "${m2_long[@]}" --config.num_labels="$n"
 done
 step experiments/train.py --workdir=runs/m1 --config=vaejax/configs/m1.py
-released_batch() {  # The released code's step: N / 100 labelled and 500 - N / 100 unlabelled.
+labels_once_an_epoch() {  # N / 100 labelled and 500 - N / 100 unlabelled images a step.
   echo --config.num_labels="$1" --config.labelled_batch_size=$(($1 / 100)) \
       --config.batch_size=$((500 - $1 / 100))
 }
 for n_seeds in 3000:0 600:0 1000:1,2,3,4 3000:1,2,3,4 600:1,2,3,4; do  # Finished draws: skipped.
   n=${n_seeds%%:*} seeds=${n_seeds#*:}  # A folder per draw list: results.json keeps each.
   step experiments/semi_supervised.py --workdir="$out/m1m2_fast300_l$((n / 100))_${seeds//,/}" \
-      --model=m1m2 --seeds="$seeds" "${m1m2_fast[@]}" $(released_batch "$n")
+      --model=m1m2 --seeds="$seeds" "${m1m2_fast[@]}" $(labels_once_an_epoch "$n")
 done

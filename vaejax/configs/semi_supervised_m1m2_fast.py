@@ -1,7 +1,7 @@
 """M1 + M2 with the released batching at Adam 2e-3: the released recipe, shorter.
 
 semi_supervised_m1m2.py (M2 on the latents of runs/m1; 1 labelled + 499 unlabelled images a
-step, every image alike, alpha 0.1; 300 hidden units, 500 for more than 100 labels) with Adam
+step and 300 hidden units at every num_labels, every image alike, alpha 0.1) with Adam
 2e-3 instead of 3e-4, for 600 epochs instead of 3000. Measured on label draw 0 over 300
 epochs (--config.num_epochs=300; docs/semi_supervised/m1m2_probes.md): test error 6.44% at
 epoch 100, 3.24% at the least validation error (epoch 280), still falling slowly (3e-4:
